@@ -1,0 +1,53 @@
+# Two commands do all the set-up on a fresh clone: `make up` runs the service, `make test` the tests.
+# Both create the virtualenv at .venv when it is missing and install the project into it.
+
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTHON ?= python3
+
+# checkov pins old botocore releases that clash with aiobotocore: it gets a virtualenv of its own.
+TOOLS ?= .venv-tools
+
+.PHONY: up test test-fast lint format bench bench-api clean
+
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+$(TOOLS)/bin/checkov:
+	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet checkov
+
+# Single-node mode on the local defaults: migrations, then API + worker in one process.
+up: $(BIN)/.installed
+	$(BIN)/snapshotd migrate
+	$(BIN)/snapshotd up
+
+# Every test, slow fault-injection ones included, after the linter.
+test: $(BIN)/.installed $(TOOLS)/bin/checkov
+	$(BIN)/ruff check service tests benchmarks
+	$(BIN)/ruff format --check service tests benchmarks
+	CHECKOV=$(CURDIR)/$(TOOLS)/bin/checkov $(BIN)/pytest
+
+# Skip the slow tests while iterating.
+test-fast: $(BIN)/.installed
+	$(BIN)/pytest -m "not slow"
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check service tests benchmarks
+
+format: $(BIN)/.installed
+	$(BIN)/ruff format service tests benchmarks
+	$(BIN)/ruff check --fix service tests benchmarks
+
+# Engine against the ffmpeg CLI (needs ffmpeg, the anchor only); API throughput on loopback.
+bench: $(BIN)/.installed
+	$(BIN)/python -m benchmarks.engine
+
+bench-api: $(BIN)/.installed
+	$(BIN)/python -m benchmarks.api_throughput
+
+clean:
+	rm -rf $(VENV) $(TOOLS) data .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Benchmarks: printed as ratios against an anchor measured in the same run."""

@@ -1,0 +1,96 @@
+"""Measurements other than wall time: bytes read over HTTP (moto S3 on loopback), peak RSS, image diffs."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from PIL import Image, ImageChops, ImageStat
+
+from service.domain.models import CaptureResult, CaptureSpec
+from service.media.capture import capture
+
+BUCKET = "bench"
+
+
+@contextlib.contextmanager
+def s3_urls(clips: list[Path]) -> Iterator[dict[str, str]]:
+    """Upload `clips` to a moto S3 server on 127.0.0.1 and yield name → presigned GET URL."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    # werkzeug logs every request of the server to stderr otherwise
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        client = boto3.client(
+            "s3",
+            endpoint_url=f"http://{host}:{port}",
+            region_name="us-east-1",
+            aws_access_key_id="bench",
+            aws_secret_access_key="bench",
+        )
+        client.create_bucket(Bucket=BUCKET)
+        urls = {}
+        for clip in clips:
+            client.upload_file(str(clip), BUCKET, clip.name)
+            urls[clip.name] = client.generate_presigned_url(
+                "get_object", Params={"Bucket": BUCKET, "Key": clip.name}, ExpiresIn=3600
+            )
+        yield urls
+    finally:
+        server.stop()
+
+
+def run_capture(spec_source: str, spec: CaptureSpec) -> CaptureResult:
+    """`capture()` with a fresh scratch dir (removed afterwards): what the timings measure."""
+    with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
+        return capture(CaptureSpec(**{**_fields(spec), "source": spec_source, "scratch_dir": scratch}))
+
+
+def _fields(spec: CaptureSpec) -> dict:
+    return {name: getattr(spec, name) for name in CaptureSpec.__dataclass_fields__}
+
+
+def peak_rss_mb(case_index: int, media: Path) -> float:
+    """Peak RSS of one capture run alone in a child process (see benchmarks/child.py for why two levels)."""
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.child", "measure", str(case_index), str(media)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(out.stdout.strip())
+
+
+def mean_abs_diff(a: Path, b: Path) -> float:
+    """Mean absolute difference per channel value (0–255) of two same-sized images."""
+    with Image.open(a) as x, Image.open(b) as y:
+        x_rgb, y_rgb = x.convert("RGB"), y.convert("RGB")
+    if x_rgb.size != y_rgb.size:
+        return float("inf")
+    return sum(ImageStat.Stat(ImageChops.difference(x_rgb, y_rgb)).mean) / 3
+
+
+def decode_all_s(clip: Path, threads: int) -> tuple[float, int]:
+    """Wall time of decoding every video frame with PyAV (the naive way), and the frame count."""
+    import time
+
+    import av
+
+    started = time.perf_counter()
+    frames = 0
+    with av.open(str(clip)) as container:
+        stream = container.streams.video[0]
+        stream.codec_context.thread_count = threads
+        stream.codec_context.thread_type = "AUTO"
+        for _ in container.decode(stream):
+            frames += 1
+    return time.perf_counter() - started, frames

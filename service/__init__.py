@@ -1,0 +1,1 @@
+"""snapshotd: a self-hosted ICE-compatible video snapshot job service."""

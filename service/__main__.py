@@ -1,0 +1,119 @@
+"""`snapshotd` command line: api | worker | up | migrate (and run, the one-shot local capture)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from service import run_cli
+from service.config import ConfigError, Settings, describe
+
+log = logging.getLogger("service")
+
+COMMANDS = {
+    "up": "api + worker in one process: the single-node mode",
+    "api": "the HTTP API (ICE actions on POST /)",
+    "worker": "the job consumer with its capture process pool",
+    "migrate": "apply migrations/*.sql in order under an advisory lock (safe to run concurrently)",
+    "worker-alive": "exit 0 if the worker's heartbeat file is fresh (a liveness probe)",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    settings_help = "\n".join(f"  {var:<34} {help_} (default: {default!r})" for var, default, help_ in describe())
+    parser = argparse.ArgumentParser(
+        prog="snapshotd",
+        description="Self-hosted video snapshot jobs speaking Alibaba Cloud ICE's SubmitSnapshotJob API.",
+        epilog="settings (environment variables):\n" + settings_help + "\n  AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY"
+        "  S3 credentials (the standard AWS chain)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, help_ in COMMANDS.items():
+        commands.add_parser(name, help=help_, description=help_)
+    run_help = "one-shot local capture of a file or URL into a directory, no services needed"
+    run_cli.add_arguments(commands.add_parser("run", help=run_help, description=run_help))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "run":
+        # one-shot and self-contained: no settings, no logging set-up, so no environment is needed
+        return run_cli.run(args)
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        print(f"snapshotd: invalid setting: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "worker-alive":
+        from service.worker.heartbeat import is_alive
+
+        alive = bool(settings.worker.heartbeat_file) and is_alive(
+            settings.worker.heartbeat_file, settings.worker.heartbeat_s
+        )
+        return 0 if alive else 1
+    from service.logs import setup_logging
+
+    setup_logging(settings.log.level, settings.log.format)
+    log.info("settings: %s", settings.masked())
+    runner = {"api": run_api, "worker": run_worker, "up": run_up, "migrate": run_migrate}[args.command]
+    try:
+        asyncio.run(runner(settings))
+    except KeyboardInterrupt:
+        pass
+    except Exception as exc:
+        log.error("snapshotd %s stopped: %s", args.command, exc)
+        return 1
+    return 0
+
+
+async def run_migrate(settings: Settings) -> None:
+    from service.store.migrate import migrate
+
+    applied = await migrate(settings.database.url)
+    log.info("migrations applied: %s", ", ".join(applied) if applied else "none (up to date)")
+
+
+async def run_api(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    # Imported here: `snapshotd run` and `worker-alive` should not pay for loading the web stack.
+    from aiohttp import web
+
+    from service.api.app import create_app
+    from service.signals import stop_on_signals
+
+    stop = stop or asyncio.Event()
+    stop_on_signals(stop)
+    runner = web.AppRunner(create_app(settings), access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, settings.http.host, settings.http.port)
+        await site.start()
+        log.info("API listening on http://%s:%d/", settings.http.host, settings.http.port)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+async def run_worker(settings: Settings) -> None:
+    from service.worker.app import run_worker as worker
+
+    await worker(settings)
+
+
+async def run_up(settings: Settings) -> None:
+    from service.signals import stop_on_signals
+    from service.worker.app import run_worker as worker
+
+    stop = asyncio.Event()
+    stop_on_signals(stop)
+    async with asyncio.TaskGroup() as group:
+        group.create_task(run_api(settings, stop))
+        group.create_task(worker(settings, stop, handle_signals=False))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

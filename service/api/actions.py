@@ -1,0 +1,50 @@
+"""The ICE action endpoint: `POST /` (and GET) routed on `x-acs-action` or the `Action` parameter.
+
+Under signature V3 the action travels only in the `x-acs-action` header; under RPC v1 it is the
+signed `Action` query parameter, which then wins over the (unsigned) header.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from service.api.envelope import ok
+from service.api.keys import ACTION
+from service.api.params import Params, read_params
+from service.errors import InvalidAction, MissingParameter
+
+Action = Callable[[web.Request, Params], Awaitable[dict[str, Any]]]
+
+ACTION_HEADER = "x-acs-action"
+
+
+class ActionRegistry:
+    """Maps ICE action names to handlers."""
+
+    def __init__(self) -> None:
+        self.actions: dict[str, Action] = {}
+
+    def register(self, name: str) -> Callable[[Action], Action]:
+        def add(handler: Action) -> Action:
+            self.actions[name] = handler
+            return handler
+
+        return add
+
+    async def dispatch(self, request: web.Request) -> web.StreamResponse:
+        params = await read_params(request)
+        name = params.string("Action") or request.headers.get(ACTION_HEADER)
+        if not name:
+            raise MissingParameter('The action is missing: send the "x-acs-action" header or the "Action" parameter.')
+        handler = self.actions.get(name)
+        if handler is None:
+            raise InvalidAction(f'The specified action "{name}" is not valid.')
+        request[ACTION] = name
+        return ok(request, await handler(request, params))
+
+
+#: the one registry every action module adds itself to; `api/app.py` imports those modules
+actions = ActionRegistry()

@@ -1,0 +1,72 @@
+"""The API's composition root: `create_app(settings)` wires stores, broker and routes, without side
+effects; the resources open in `cleanup_ctx` order (PostgreSQL, then RabbitMQ) and close in reverse."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from service.api import callbacks, deliveries, files, health, jobs, openapi, pipelines, rest, templates, urls
+from service.api.actions import actions
+from service.api.auth import Authenticator
+from service.api.keys import JOBS, PG_POOL, RELAY, SETTINGS
+from service.api.middleware import error_middleware
+from service.config import Settings
+from service.queue.relay import OutboxRelay
+from service.store.jobs import JobStore
+from service.store.pool import create_pool
+
+log = logging.getLogger(__name__)
+
+
+async def pg_context(app: web.Application) -> AsyncIterator[None]:
+    pool = await create_pool(app[SETTINGS].database)
+    app[PG_POOL] = pool
+    app[JOBS] = JobStore(pool)
+    try:
+        yield
+    finally:
+        await pool.close()
+
+
+async def relay_context(app: web.Application) -> AsyncIterator[None]:
+    """The outbox relay publishes accepted jobs; the API itself never waits on the broker."""
+    settings = app[SETTINGS]
+    relay = OutboxRelay(app[PG_POOL], settings.amqp, name="snapshotd-api", sweep_every_s=settings.worker.lease_s / 2)
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    app[RELAY] = relay
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
+
+
+# Action modules register themselves with `actions` on import.
+ACTION_MODULES = (jobs, deliveries, templates, pipelines, callbacks, urls)
+
+
+def create_app(settings: Settings) -> web.Application:
+    """The aiohttp application serving ICE actions on `/` and health checks."""
+    middlewares = [error_middleware]
+    if settings.auth.enabled:
+        middlewares.append(Authenticator(settings.auth).middleware())
+    else:
+        log.warning("AUTHENTICATION IS OFF: every request is accepted unsigned (SNAPSHOTD_AUTH=%s)", settings.auth.mode)
+    # aiohttp refuses larger bodies with 413 before reading them; error_middleware renders it ICE-style.
+    app = web.Application(middlewares=middlewares, client_max_size=settings.http.max_body_kb * 1024)
+    app[SETTINGS] = settings
+    app.cleanup_ctx.extend([pg_context, relay_context, files.storage_context])
+    app.router.add_route("POST", "/", actions.dispatch)
+    app.router.add_route("GET", "/", actions.dispatch)
+    app.router.add_get("/healthz", health.healthz)
+    app.router.add_get("/readyz", health.readyz)
+    app.router.add_get("/metrics", health.metrics_endpoint)
+    app.router.add_get(files.ROUTE, files.serve_file)
+    rest.add_routes(app.router)
+    openapi.add_routes(app.router)
+    return app

@@ -1,0 +1,141 @@
+"""Authentication and per-key rate limiting for the ICE endpoint, as one middleware.
+
+A request is let through when its signature verifies (V3 `Authorization` header, or RPC v1
+`Signature` parameter), its signing time is within the allowed clock skew, its nonce has not been
+seen within that window, and its access key has tokens left. Errors are ICE's:
+`InvalidAccessKeyId.NotFound`, `SignatureDoesNotMatch`, `InvalidTimeStamp.Expired`,
+`SignatureNonceUsed`, and 403 `Throttling.User` with `x-acs-retry-after` (the SDK then raises its
+ThrottlingException).
+
+The nonce cache is per process: with several API replicas a replay could land on another replica
+within the window. The signing-time window bounds that exposure.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import OrderedDict
+from datetime import UTC, datetime
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from service.api.envelope import error
+from service.api.keys import ACCESS_KEY_ID, SETTINGS
+from service.api.params import FORM
+from service.api.signing import SignedRequest, Verified, verify_rpc_v1, verify_v3
+from service.config import AuthSettings
+from service.errors import AuthError, NonceUsed, Throttled, TimestampExpired
+from service.storage.signed_urls import FILES_PREFIX
+
+#: paths that stay open: probes must answer without credentials
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
+#: nonces remembered at most (a bound on memory whatever the request rate)
+MAX_NONCES = 1_000_000
+
+
+class NonceCache:
+    """Nonces seen within the window, oldest first; expired ones fall off as new ones arrive."""
+
+    def __init__(self, window_s: float, capacity: int = MAX_NONCES) -> None:
+        self.window_s = window_s
+        self.capacity = capacity
+        self.seen: OrderedDict[str, float] = OrderedDict()
+
+    def add(self, nonce: str, now: float) -> bool:
+        """Record the nonce; False if it was already seen within the window."""
+        while self.seen and (len(self.seen) >= self.capacity or next(iter(self.seen.values())) < now - self.window_s):
+            self.seen.popitem(last=False)
+        if nonce in self.seen:
+            return False
+        self.seen[nonce] = now
+        return True
+
+
+class TokenBuckets:
+    """One token bucket per access key: `rate` tokens a second, at most `burst` saved."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.buckets: dict[str, tuple[float, float]] = {}
+
+    def take(self, key: str, now: float) -> float:
+        """Take a token; return 0 when granted, else the seconds until one is available."""
+        tokens, last = self.buckets.get(key, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+        if tokens >= 1:
+            self.buckets[key] = (tokens - 1, now)
+            return 0.0
+        self.buckets[key] = (tokens, now)
+        return (1 - tokens) / self.rate
+
+
+def signed_request(request: web.Request, body: bytes) -> SignedRequest:
+    headers: dict[str, str] = {}
+    for name, value in request.headers.items():
+        lowered = name.lower()
+        headers[lowered] = f"{headers[lowered]},{value}" if lowered in headers else value
+    form = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True) if request.content_type == FORM else []
+    return SignedRequest(
+        method=request.method,
+        query=parse_qsl(request.rel_url.raw_query_string, keep_blank_values=True),
+        headers=headers,
+        body=body,
+        form=form,
+        path=request.rel_url.raw_path,
+    )
+
+
+def parse_signing_time(value: str) -> float:
+    try:
+        moment = datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        raise TimestampExpired(f"The signing time {value!r} is not of the form yyyy-MM-ddTHH:mm:ssZ.") from None
+    return moment.timestamp()
+
+
+class Authenticator:
+    def __init__(self, settings: AuthSettings) -> None:
+        self.keys = settings.keys()
+        self.skew_s = settings.clock_skew_s
+        self.nonces = NonceCache(window_s=2 * settings.clock_skew_s)
+        self.buckets = TokenBuckets(settings.rate_per_s, settings.rate_burst) if settings.rate_per_s else None
+
+    def verify(self, request: SignedRequest, now: float) -> Verified:
+        if "authorization" in request.headers:
+            verified = verify_v3(request, self.keys.get)
+        elif any(key == "Signature" for key, _ in request.query) or any(k == "Signature" for k, _ in request.form):
+            verified = verify_rpc_v1(request, self.keys.get)
+        else:
+            raise AuthError("The request is not signed: send an Authorization header or a Signature parameter.")
+        signed_at = parse_signing_time(verified.timestamp)
+        if abs(now - signed_at) > self.skew_s:
+            raise TimestampExpired(
+                f"The signing time {verified.timestamp} is more than {self.skew_s} s from the server's time."
+            )
+        if not self.nonces.add(f"{verified.access_key_id}:{verified.nonce}", now):
+            raise NonceUsed(f"The nonce {verified.nonce} was used before.")
+        return verified
+
+    def middleware(self) -> web.middleware:  # type: ignore[valid-type]
+        @web.middleware
+        async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+            # Probes and docs are open; /files/ URLs carry their own signature (GetSnapshotUrls).
+            if request.path in PUBLIC_PATHS or request.path.startswith(FILES_PREFIX):
+                return await handler(request)
+            body = await request.read()
+            now = time.time()
+            verified = self.verify(signed_request(request, body), now)
+            request[ACCESS_KEY_ID] = verified.access_key_id
+            if self.buckets is not None:
+                wait_s = self.buckets.take(verified.access_key_id, time.monotonic())
+                if wait_s:
+                    response = error(request, Throttled(), request.app[SETTINGS].http.host_id)
+                    response.headers["x-acs-retry-after"] = str(max(1, math.ceil(wait_s)))
+                    return response
+            return await handler(request)
+
+        return authenticate

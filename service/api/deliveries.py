@@ -1,0 +1,32 @@
+"""Extension actions (not in ICE): inspect HTTP callback deliveries and replay failed ones."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from service.api.actions import actions
+from service.api.keys import PG_POOL
+from service.api.params import Params
+from service.errors import InvalidParameter, ResourceNotFound
+from service.store.deliveries import list_deliveries, replay
+
+_STATUSES = ("Pending", "Delivered", "Failed")
+
+
+@actions.register("ListCallbackDeliveries")
+async def list_callback_deliveries(request: web.Request, params: Params) -> dict[str, Any]:
+    status = params.string("Status")
+    if status is not None and status not in _STATUSES:
+        raise InvalidParameter.named("Status", f"It must be one of {', '.join(_STATUSES)}.")
+    deliveries = await list_deliveries(request.app[PG_POOL], params.string("JobId"), status)
+    return {"Deliveries": deliveries}
+
+
+@actions.register("ReplayCallbackDelivery")
+async def replay_callback_delivery(request: web.Request, params: Params) -> dict[str, Any]:
+    delivery_id = params.string("DeliveryId", required=True) or ""
+    if not await replay(request.app[PG_POOL], delivery_id):
+        raise ResourceNotFound.of("DeliveryId", f"{delivery_id} (or it is still pending)")
+    return {"Success": True}

@@ -1,0 +1,54 @@
+"""Liveness (`/healthz`: the process answers) and readiness (`/readyz`: PostgreSQL and RabbitMQ work)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from service import metrics
+from service.api.keys import PG_POOL, RELAY
+from service.domain.models import JobStatus
+from service.store.outbox import backlog as outbox_backlog
+
+log = logging.getLogger(__name__)
+
+JOBS_BY_STATE = "SELECT status, count(*) FROM jobs GROUP BY status"
+
+#: a readiness probe must answer well inside the kubelet's default 1 s timeout
+CHECK_TIMEOUT_S = 0.8
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    checks: dict[str, str] = {}
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT_S):
+            await request.app[PG_POOL].fetchval("SELECT 1")
+        checks["postgres"] = "ok"
+    except Exception as exc:
+        checks["postgres"] = f"down: {exc.__class__.__name__}"
+    checks["rabbitmq"] = "ok" if request.app[RELAY].connected else "down"
+    ready = all(value == "ok" for value in checks.values())
+    return web.json_response({"status": "ok" if ready else "unavailable", **checks}, status=200 if ready else 503)
+
+
+async def metrics_endpoint(request: web.Request) -> web.Response:
+    """Prometheus exposition; shared-state gauges are refreshed from PostgreSQL first."""
+    pool = request.app[PG_POOL]
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT_S):
+            rows = await pool.fetch(JOBS_BY_STATE)
+            waiting = await outbox_backlog(pool)
+        counts = {row["status"]: row["count"] for row in rows}
+        for state in JobStatus:
+            metrics.JOBS_BY_STATE.labels(state.value).set(counts.get(state.value, 0))
+        metrics.OUTBOX_BACKLOG.set(waiting)
+    except Exception as exc:  # a scrape still shows the process's own metrics when the database is down
+        log.warning("metrics: cannot read shared state: %r", exc)
+    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})

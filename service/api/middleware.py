@@ -1,0 +1,68 @@
+"""Request-id and error handling: every failure leaves as ICE's error envelope, never a stack trace.
+
+Order matters: `error_middleware` is outermost so that whatever a later middleware (authentication,
+rate limiting) or handler raises is rendered the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from service import metrics
+from service.api.envelope import error, new_request_id
+from service.api.keys import ACTION, REQUEST_ID, SETTINGS
+from service.errors import DatabaseUnavailable, InternalError, InvalidAction, RequestTooLarge, ServiceError
+from service.store.pool import DATABASE_DOWN
+
+log = logging.getLogger(__name__)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    request[REQUEST_ID] = new_request_id()
+    host_id = request.app[SETTINGS].http.host_id
+    started = time.perf_counter()
+    try:
+        response = await handler(request)
+    except ServiceError as exc:
+        response = error(request, exc, host_id)
+    except DATABASE_DOWN as exc:
+        log.warning("database unavailable: %r", exc, extra={"request_id": request[REQUEST_ID]})
+        response = error(request, DatabaseUnavailable("The database is unavailable; try again shortly."), host_id)
+    except web.HTTPRequestEntityTooLarge:
+        response = error(request, RequestTooLarge(), host_id)
+    except web.HTTPNotFound:
+        response = error(request, InvalidAction(f"No route for {request.method} {request.path}."), host_id)
+    except web.HTTPMethodNotAllowed:
+        response = error(request, InvalidAction(f"{request.method} is not allowed on {request.path}."), host_id)
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("unhandled error", extra={"request_id": request[REQUEST_ID]})
+        response = error(request, InternalError(), host_id)
+    action = request.get(ACTION) or _route_name(request)
+    metrics.REQUESTS.labels(action, str(response.status)).inc()
+    metrics.REQUEST_SECONDS.labels(action).observe(time.perf_counter() - started)
+    log.info(
+        "%s %s -> %s",
+        request.method,
+        request.path,
+        response.status,
+        extra={
+            "action": request.get(ACTION),
+            "request_id": request[REQUEST_ID],
+            "status": response.status,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+        },
+    )
+    return response
+
+
+def _route_name(request: web.Request) -> str:
+    """A bounded label for requests that carry no action: the route's pattern, never the raw path."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"

@@ -1,0 +1,381 @@
+"""The OpenAPI 3.1 document of the REST resources, built from `rest.ROUTES` and served at `/openapi.json`.
+
+Paths, parameters and operations come from the route table, so the document cannot list a resource
+the server does not serve. The JSON Schemas below describe what the actions accept and return; they
+are documentation (and schemathesis' oracle), never used to validate requests: the actions do that.
+Objects stay open (extra properties allowed) so that adding a response field is not a breaking
+change, but every field the actions always return is required and typed.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from service.api.callbacks import CALLBACK_TYPES, MAX_AUTH_KEY_CHARS, MAX_URL_BYTES
+from service.api.envelope import JSON
+from service.api.pipelines import MAX_PRIORITY, MIN_PRIORITY, SPEEDS
+from service.api.pipelines import STATUSES as PIPELINE_STATUSES
+from service.api.rest import ROUTES, Route
+from service.api.schemas import MAX_NAME_CHARS
+from service.api.templates import SUBTYPE_NAMES
+from service.domain.models import FrameType, JobStatus, SnapshotType
+from service.domain.snapshot_config import MAX_SIDE, MIN_SIDE
+
+PATH = "/openapi.json"
+OPENAPI_VERSION = "3.1.0"
+#: statuses any route may answer: validation/signature (400), throttling or a read-only resource (403),
+#: unknown resource, action or access key (404), body too large (413), bugs (500), database down (503)
+COMMON_ERRORS = (400, 403, 404, 413, 500, 503)
+ERROR_DESCRIPTIONS = {
+    400: "Invalid or missing parameter, or a bad signature",
+    403: "Throttled, or the resource cannot be changed",
+    404: "Unknown resource, action or access key",
+    409: "The resource is in use",
+    413: "Request body too large",
+    500: "Internal error",
+    503: "A backing service is unavailable; retry",
+}
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def obj(properties: dict[str, Any], required: tuple[str, ...] | list[str] = (), **extra: Any) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object", "properties": properties, **extra}
+    if required:
+        schema["required"] = list(required)
+    return schema
+
+
+def envelope(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A success body: the action's fields next to RequestId."""
+    return obj({"RequestId": ref("RequestId"), **properties}, ("RequestId", *required))
+
+
+STRING = {"type": "string"}
+INTEGER = {"type": "integer"}
+BOOLEAN = {"type": "boolean"}
+NAME = {"type": "string", "minLength": 1, "maxLength": MAX_NAME_CHARS}
+#: ICE timestamps: `yyyy-MM-ddTHH:mm:ssZ`, UTC
+TIME = {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"}
+SUCCESS_FIELDS = {"Success": BOOLEAN}
+
+
+# --- snapshot configuration ------------------------------------------------------------------------
+
+SIDE = {"type": "integer", "minimum": MIN_SIDE, "maximum": MAX_SIDE}
+SNAPSHOT_CONFIG = obj(
+    {
+        "Type": {"enum": [t.value for t in SnapshotType], "default": SnapshotType.NORMAL.value},
+        "FrameType": {"enum": [f.value for f in FrameType], "default": FrameType.INTRA.value},
+        "Time": {"type": "integer", "minimum": 0, "description": "First capture time, milliseconds."},
+        "Count": {"type": "integer", "minimum": 1},
+        "Interval": {"type": "integer", "minimum": 0, "description": "Seconds between captures."},
+        "Width": SIDE,
+        "Height": SIDE,
+        "BlackLevel": {"type": "integer", "minimum": 30, "maximum": 100},
+        "PixelBlackThreshold": {"type": "integer", "minimum": 0, "maximum": 255},
+        "SpriteSnapshotConfig": obj(
+            {
+                "CellWidth": SIDE,
+                "CellHeight": SIDE,
+                "Padding": {"type": "integer", "minimum": 0},
+                "Margin": {"type": "integer", "minimum": 0},
+                "Columns": {"type": "integer", "minimum": 1},
+                "Lines": {"type": "integer", "minimum": 1},
+                "Color": {"type": "string", "description": "A colour name or #RRGGBB."},
+            }
+        ),
+        "IsSptFrag": BOOLEAN,
+        "BlackFilterAll": BOOLEAN,
+    },
+    description="ICE's snapshot TemplateConfig; numbers may also be sent as strings.",
+)
+
+
+# --- requests --------------------------------------------------------------------------------------
+
+MEDIA_IN = obj(
+    {
+        "Type": {"enum": ["OSS"], "default": "OSS"},
+        "Media": {"type": "string", "minLength": 1, "description": "oss://bucket/key, or an http(s) URL (input)."},
+    },
+    ("Media",),
+)
+SUBMIT_REQUEST = obj(
+    {
+        "Input": MEDIA_IN,
+        "Output": MEDIA_IN,
+        "TemplateConfig": obj(
+            {"TemplateId": {"type": "string", "minLength": 1}, "OverwriteParams": ref("SnapshotConfig")},
+            ("TemplateId",),
+        ),
+        "ScheduleConfig": obj({"PipelineId": STRING}),
+        "Name": {"type": "string", "maxLength": MAX_NAME_CHARS},
+        "UserData": {"type": "string", "description": 'JSON text; {"NotifyAddress": url} adds a callback.'},
+    },
+    ("Input", "Output", "TemplateConfig"),
+)
+TEMPLATE_TYPE = {"enum": [2, "SnapshotTemplate"], "default": 2}
+SUBTYPE = {"enum": [*SUBTYPE_NAMES, *SUBTYPE_NAMES.values()]}
+CREATE_TEMPLATE_REQUEST = obj(
+    {"Name": NAME, "Type": TEMPLATE_TYPE, "Subtype": SUBTYPE, "TemplateConfig": ref("SnapshotConfig")},
+    ("Name", "TemplateConfig"),
+)
+UPDATE_TEMPLATE_REQUEST = obj({"Name": NAME, "TemplateConfig": ref("SnapshotConfig")})
+PRIORITY = {"type": "integer", "minimum": MIN_PRIORITY, "maximum": MAX_PRIORITY}
+CREATE_PIPELINE_REQUEST = obj(
+    {"Name": NAME, "Speed": {"enum": list(SPEEDS)}, "Priority": {**PRIORITY, "default": 6}}, ("Name", "Speed")
+)
+UPDATE_PIPELINE_REQUEST = obj({"Name": NAME, "Priority": PRIORITY, "Status": {"enum": list(PIPELINE_STATUSES)}})
+SET_CALLBACK_REQUEST = obj(
+    {
+        "CallbackType": {"enum": list(CALLBACK_TYPES), "description": "Implied by CallbackURL or CallbackQueueName."},
+        "CallbackURL": {"type": "string", "maxLength": MAX_URL_BYTES, "description": "One http(s) URL."},
+        "CallbackQueueName": {"type": "string", "pattern": "^ice-callback-[A-Za-z0-9-]{1,107}$"},
+        "EventTypeList": {"type": "string", "description": "Comma-separated event names, e.g. SnapshotComplete."},
+        "AuthSwitch": {"enum": ["on", "off"], "default": "off"},
+        "AuthKey": {"type": "string", "maxLength": MAX_AUTH_KEY_CHARS},
+    }
+)
+
+
+# --- responses -------------------------------------------------------------------------------------
+
+OSS_FILE = obj({"Bucket": STRING, "Location": STRING, "Object": STRING}, ("Bucket", "Location", "Object"))
+MEDIA_VIEW = obj({"Type": STRING, "Media": STRING, "OssFile": OSS_FILE}, ("Type", "Media"))
+JOB_FIELDS = {
+    "JobId": STRING,
+    "Name": STRING,
+    "Status": {"enum": [s.value for s in JobStatus]},
+    "Count": {"type": "integer", "minimum": 0},
+    "Type": {"enum": [t.value for t in SnapshotType]},
+    "Input": ref("MediaView"),
+    "Output": ref("MediaView"),
+    "TemplateId": STRING,
+    "PipelineId": STRING,
+    "TriggerSource": STRING,
+    "Async": BOOLEAN,
+    "CreateTime": TIME,
+    "SubmitTime": TIME,
+    "ModifiedTime": TIME,
+    "FinishTime": TIME,
+}
+JOB_REQUIRED = tuple(name for name in JOB_FIELDS if name != "FinishTime")
+#: what only GetSnapshotJob returns; Images … Stats are extensions the SDK ignores
+JOB_DETAIL_FIELDS = {
+    "Code": STRING,
+    "Message": STRING,
+    "TemplateConfig": {"type": "string", "description": "The effective config, as JSON text."},
+    "UserData": STRING,
+    "Images": {"type": "array", "items": {"type": "object"}},
+    "DroppedSlots": {"type": "array", "items": {"type": "object"}},
+    "Attempts": {"type": "integer", "minimum": 0},
+    "Stats": {"type": "object"},
+}
+SYSTEM_TEMPLATE_FIELDS = {
+    "TemplateId": STRING,
+    "TemplateName": STRING,
+    "Type": INTEGER,
+    "TypeName": STRING,
+    "Subtype": {"enum": list(SUBTYPE_NAMES)},
+    "SubtypeName": {"enum": list(SUBTYPE_NAMES.values())},
+    "Status": STRING,
+    "TemplateConfig": {"type": "string", "description": "JSON text."},
+}
+CUSTOM_TEMPLATE_FIELDS = {
+    **SYSTEM_TEMPLATE_FIELDS,
+    "IsDefault": BOOLEAN,
+    "CreateTime": TIME,
+    "ModifiedTime": TIME,
+}
+#: CreateCustomTemplate types Subtype as the subtype's name and has no SubtypeName (SDK model quirk)
+CREATED_TEMPLATE_FIELDS = {
+    **{k: v for k, v in CUSTOM_TEMPLATE_FIELDS.items() if k != "SubtypeName"},
+    "Subtype": {"enum": list(SUBTYPE_NAMES.values())},
+}
+PIPELINE_FIELDS = {
+    "PipelineId": STRING,
+    "Name": STRING,
+    "Speed": {"enum": list(SPEEDS)},
+    "Priority": PRIORITY,
+    "Status": {"enum": list(PIPELINE_STATUSES)},
+    "CreateTime": TIME,
+    "ModifiedTime": TIME,
+}
+DELIVERY_FIELDS = {
+    "DeliveryId": STRING,
+    "JobId": STRING,
+    "MessageId": STRING,
+    "Url": STRING,
+    "Status": {"enum": ["Pending", "Delivered", "Failed"]},
+    "Attempts": {"type": "integer", "minimum": 0},
+    "LastError": STRING,
+}
+CALLBACK_FIELDS = {
+    "CallbackType": {"enum": ["", *CALLBACK_TYPES], "description": "'' until one is set."},
+    "CallbackURL": STRING,
+    "CallbackQueueName": STRING,
+    "EventTypeList": STRING,
+    "AuthSwitch": {"enum": ["", "on", "off"]},
+    "AuthKey": STRING,
+}
+
+
+def _all(fields: dict[str, Any], *, but: tuple[str, ...] = ()) -> tuple[str, ...]:
+    return tuple(name for name in fields if name not in but)
+
+
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "RequestId": {"type": "string", "minLength": 1},
+    "Error": obj(
+        {"RequestId": ref("RequestId"), "HostId": STRING, "Code": STRING, "Message": STRING, "Recommend": STRING},
+        ("RequestId", "HostId", "Code", "Message", "Recommend"),
+        description="ICE's error envelope; the HTTP status carries the error's class.",
+    ),
+    "SnapshotConfig": SNAPSHOT_CONFIG,
+    "MediaView": MEDIA_VIEW,
+    "SnapshotJob": obj(JOB_FIELDS, JOB_REQUIRED),
+    "SnapshotJobDetail": obj({**JOB_FIELDS, **JOB_DETAIL_FIELDS}, (*JOB_REQUIRED, *JOB_DETAIL_FIELDS)),
+    "CustomTemplate": obj(CUSTOM_TEMPLATE_FIELDS, _all(CUSTOM_TEMPLATE_FIELDS)),
+    "SystemTemplate": obj(SYSTEM_TEMPLATE_FIELDS, _all(SYSTEM_TEMPLATE_FIELDS)),
+    "Pipeline": obj(PIPELINE_FIELDS, _all(PIPELINE_FIELDS)),
+    "CallbackDelivery": obj(DELIVERY_FIELDS, _all(DELIVERY_FIELDS)),
+    # requests
+    "SubmitSnapshotJobRequest": SUBMIT_REQUEST,
+    "CreateCustomTemplateRequest": CREATE_TEMPLATE_REQUEST,
+    "UpdateCustomTemplateRequest": UPDATE_TEMPLATE_REQUEST,
+    "CreatePipelineRequest": CREATE_PIPELINE_REQUEST,
+    "UpdatePipelineRequest": UPDATE_PIPELINE_REQUEST,
+    "SetEventCallbackRequest": SET_CALLBACK_REQUEST,
+    # responses
+    "SuccessResponse": envelope(SUCCESS_FIELDS, ("Success",)),
+    "SubmitSnapshotJobResponse": envelope({"JobId": {"type": "string", "minLength": 1}}, ("JobId",)),
+    "GetSnapshotJobResponse": envelope({"SnapshotJob": ref("SnapshotJobDetail")}, ("SnapshotJob",)),
+    "ListSnapshotJobsResponse": envelope(
+        {"Jobs": {"type": "array", "items": ref("SnapshotJob")}, "NextPageToken": STRING}, ("Jobs", "NextPageToken")
+    ),
+    "GetSnapshotUrlsResponse": envelope(
+        {
+            "SnapshotUrls": {"type": "array", "items": STRING},
+            "Total": {"type": "integer", "minimum": 0},
+            "WebVTTUrl": {"type": "string", "description": "The WebVtt track's URL; '' for other job types."},
+        },
+        ("SnapshotUrls", "Total", "WebVTTUrl"),
+    ),
+    "CreateCustomTemplateResponse": envelope(
+        {"CustomTemplate": obj(CREATED_TEMPLATE_FIELDS, _all(CREATED_TEMPLATE_FIELDS))}, ("CustomTemplate",)
+    ),
+    "GetCustomTemplateResponse": envelope({"CustomTemplate": ref("CustomTemplate")}, ("CustomTemplate",)),
+    "ListCustomTemplatesResponse": envelope(
+        {
+            "Total": {"type": "integer", "minimum": 0},
+            "CustomTemplateList": {"type": "array", "items": ref("CustomTemplate")},
+        },
+        ("Total", "CustomTemplateList"),
+    ),
+    "GetSystemTemplateResponse": envelope({"SystemTemplate": ref("SystemTemplate")}, ("SystemTemplate",)),
+    "ListSystemTemplatesResponse": envelope(
+        {
+            "Total": {"type": "integer", "minimum": 0},
+            "SystemTemplateList": {"type": "array", "items": ref("SystemTemplate")},
+        },
+        ("Total", "SystemTemplateList"),
+    ),
+    "PipelineResponse": envelope({"Pipeline": ref("Pipeline")}, ("Pipeline",)),
+    "ListPipelinesResponse": envelope({"PipelineList": {"type": "array", "items": ref("Pipeline")}}, ("PipelineList",)),
+    "GetEventCallbackResponse": envelope(CALLBACK_FIELDS, _all(CALLBACK_FIELDS)),
+    "ListCallbackDeliveriesResponse": envelope(
+        {"Deliveries": {"type": "array", "items": ref("CallbackDelivery")}}, ("Deliveries",)
+    ),
+}
+
+
+# --- the document ----------------------------------------------------------------------------------
+
+
+def _json(schema_name: str) -> dict[str, Any]:
+    return {JSON: {"schema": ref(schema_name)}}
+
+
+def operation(route: Route) -> dict[str, Any]:
+    parameters = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+        for name in route.path_params
+    ]
+    for param in route.query:
+        schema = dict(param.schema)
+        if param.name in route.defaults:
+            schema.setdefault("default", route.defaults[param.name])
+        entry: dict[str, Any] = {"name": param.name, "in": "query", "required": False, "schema": schema}
+        if param.description:
+            entry["description"] = param.description
+        parameters.append(entry)
+    responses: dict[str, Any] = {"200": {"description": "OK", "content": _json(route.response)}}
+    for status in sorted({*COMMON_ERRORS, *route.errors}):
+        responses[str(status)] = {"description": ERROR_DESCRIPTIONS[status], "content": _json("Error")}
+    op: dict[str, Any] = {
+        "operationId": route.action,
+        "summary": route.summary,
+        "description": f"The ICE action `{route.action}` as a resource; the body is the action's response.",
+        "tags": [route.tag] if route.tag else [],
+        "parameters": parameters,
+        "responses": responses,
+    }
+    if route.body is not None:
+        op["requestBody"] = {"required": route.body_required, "content": _json(route.body)}
+    return op
+
+
+def build_document(routes: tuple[Route, ...] = ROUTES) -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    for route in routes:
+        paths.setdefault(route.path, {})[route.method.lower()] = operation(route)
+    return {
+        "openapi": OPENAPI_VERSION,
+        "info": {
+            "title": "snapshotd",
+            "version": "1",
+            "description": (
+                "Snapshot jobs, templates, pipelines and event callbacks as plain JSON resources. Each "
+                "operation is the Alibaba Cloud ICE action named by its operationId (also served ICE-style "
+                "on `POST /` with `x-acs-action`); bodies and errors are that action's, RequestId included."
+            ),
+        },
+        "paths": paths,
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {
+                "acs3": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "Authorization",
+                    "description": (
+                        "ACS3-HMAC-SHA256 request signature, required when the service runs with access "
+                        "keys (SNAPSHOTD_AUTH); RPC v1 `Signature` parameters are accepted too."
+                    ),
+                }
+            },
+        },
+        # `{}` first: unsigned requests are fine when authentication is off.
+        "security": [{}, {"acs3": []}],
+    }
+
+
+@functools.cache
+def document_bytes() -> bytes:
+    """The document never changes while the process runs: serialise it once."""
+    return orjson.dumps(build_document())
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    return web.Response(body=document_bytes(), content_type=JSON, charset="utf-8")
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    router.add_get(PATH, openapi_json)

@@ -1,0 +1,132 @@
+"""Validation of the snapshot-job actions' parameters: the only place requests are checked.
+
+Each `parse_*` turns raw `Params` into a typed request or raises a 400 naming the parameter, so the
+handlers below only deal with valid values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from service.api.params import Params
+from service.config import LimitSettings
+from service.domain.models import JobStatus, ObjectRef
+from service.domain.snapshot_config import drop_unset
+from service.domain.urls import is_http_url, parse_media_url
+from service.errors import InvalidParameter, MissingParameter, NotSupported
+from service.store.jobs import MAX_PAGE_SIZE, JobFilter
+
+#: ICE's documented Name limit for jobs and templates
+MAX_NAME_CHARS = 128
+_MEDIA_TYPES = ("OSS",)
+
+
+@dataclass(frozen=True, slots=True)
+class MediaParam:
+    """`Input` or `Output`: the raw object as given, and the (bucket, key) it names."""
+
+    raw: dict[str, Any]
+    #: the object in our store; None for an input read straight from an http(s) URL
+    ref: ObjectRef | None
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitRequest:
+    name: str | None
+    input: MediaParam
+    output: MediaParam
+    template_id: str
+    overrides: dict[str, Any]
+    pipeline_id: str | None
+    user_data: str | None
+
+
+def parse_submit(params: Params, limits: LimitSettings) -> SubmitRequest:
+    """Check SubmitSnapshotJob's parameters (the snapshot config itself is checked after the merge)."""
+    template_config = params.object("TemplateConfig", required=True) or {}
+    template_id = template_config.get("TemplateId")
+    if not template_id:
+        raise MissingParameter.named("TemplateConfig.TemplateId")
+    if not isinstance(template_id, str):
+        raise InvalidParameter.named("TemplateConfig.TemplateId", "It must be a string.")
+    overrides = template_config.get("OverwriteParams") or {}
+    if not isinstance(overrides, dict):
+        raise InvalidParameter.named("TemplateConfig.OverwriteParams", "It must be a JSON object.")
+    if params.is_dotted("TemplateConfig"):
+        overrides = drop_unset(overrides)
+    schedule = params.object("ScheduleConfig") or {}
+    pipeline_id = schedule.get("PipelineId") or None
+    if pipeline_id is not None and not isinstance(pipeline_id, str):
+        raise InvalidParameter.named("ScheduleConfig.PipelineId", "It must be a string.")
+    user_data = params.string("UserData")
+    if user_data is not None and len(user_data.encode()) > limits.max_user_data_bytes:
+        raise InvalidParameter.named("UserData", f"It must be at most {limits.max_user_data_bytes} bytes.")
+    return SubmitRequest(
+        name=params.string("Name", max_length=MAX_NAME_CHARS),
+        input=_media(params, "Input", allow_http=True),
+        output=_media(params, "Output"),
+        template_id=template_id,
+        overrides=overrides,
+        pipeline_id=pipeline_id,
+        user_data=user_data,
+    )
+
+
+def _media(params: Params, name: str, *, allow_http: bool = False) -> MediaParam:
+    raw = params.object(name, required=True) or {}
+    media_type = raw.get("Type", "OSS")
+    if media_type == "Media":
+        raise NotSupported(f'{name}.Type "Media" (media-asset IDs) is not supported; use "OSS" with an object URL.')
+    if media_type not in _MEDIA_TYPES:
+        raise InvalidParameter.named(f"{name}.Type", f'It must be "OSS"; got {media_type!r}.')
+    media = raw.get("Media")
+    if not media:
+        raise MissingParameter.named(f"{name}.Media")
+    if not isinstance(media, str):
+        raise InvalidParameter.named(f"{name}.Media", "It must be a string.")
+    raw_media = {"Type": media_type, "Media": media}
+    if allow_http and is_http_url(media):
+        return MediaParam(raw_media, None)
+    return MediaParam(raw_media, parse_media_url(media, f"{name}.Media"))
+
+
+def parse_list(params: Params) -> JobFilter:
+    """ListSnapshotJobs' filters and paging."""
+    status = params.string("Status")
+    try:
+        job_status = JobStatus(status) if status else None
+    except ValueError:
+        valid = ", ".join(s.value for s in JobStatus)
+        raise InvalidParameter.named("Status", f"It must be one of {valid}.") from None
+    order = params.string("OrderBy") or "CreateTimeDesc"
+    if order not in ("CreateTimeDesc", "CreateTimeAsc"):
+        raise InvalidParameter.named("OrderBy", "It must be CreateTimeDesc or CreateTimeAsc.")
+    start = _time(params, "StartOfCreateTime")
+    end = _time(params, "EndOfCreateTime")
+    if start and end and start > end:
+        raise InvalidParameter.named("StartOfCreateTime", "It must not be after EndOfCreateTime.")
+    return JobFilter(
+        status=job_status,
+        job_id=params.string("JobId"),
+        start_of_create_time=start,
+        end_of_create_time=end,
+        descending=order == "CreateTimeDesc",
+        page_size=params.integer("PageSize", default=20, low=1, high=MAX_PAGE_SIZE),
+        page_token=params.string("NextPageToken"),
+    )
+
+
+def _time(params: Params, name: str) -> datetime | None:
+    value = params.string(name)
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if moment.tzinfo is None:
+            raise InvalidParameter.named(name, "It must carry a time zone, e.g. a trailing Z.")
+        # Normalising to UTC overflows for the first and last hours of the calendar: refuse those too.
+        return moment.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise InvalidParameter.named(name, "It must be a UTC time like 2024-01-02T00:00:00Z.") from None

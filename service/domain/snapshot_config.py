@@ -1,0 +1,233 @@
+"""ICE snapshot `TemplateConfig` JSON ⇄ `SnapshotConfig`, with every validation rule in one place.
+
+The same rules check a template, a job's OverwriteParams merged over its template, and the options of
+`snapshotd run`, so a config that passes here is one the engine can run. Errors name the field as the
+caller spelt it (e.g. `TemplateConfig.OverwriteParams.Count`).
+
+Values may arrive as JSON numbers or as strings (the legacy SDK flattens objects into dotted query
+keys, where everything is a string and unset fields are sent as 0 or empty): both are accepted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from PIL import ImageColor
+
+from service.domain.models import FrameType, SnapshotConfig, SnapshotType, SpriteConfig
+from service.errors import InvalidParameter, NotSupported
+
+#: MPS/VOD document [8, 4096] for Width/Height.
+MIN_SIDE, MAX_SIDE = 8, 4096
+#: JPEG's hard limit is 65535; 16384 keeps a sheet decodable by every browser.
+MAX_SHEET_SIDE = 16384
+#: ICE's own examples never exceed this; a bound keeps sheet arithmetic sane.
+MAX_GRID = 1000
+#: Time is ms: 2^31-1 is about 24.8 days, far past any accepted video and inside a 32-bit int
+MAX_TIME_MS = 2**31 - 1
+#: a day between two snapshots is more than any storyboard needs
+MAX_INTERVAL_S = 86400
+
+_TYPES = {t.value.lower(): t for t in SnapshotType}
+_FRAME_TYPES = {f.value: f for f in FrameType}
+
+
+def merge_overrides(template: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Template ⊕ OverwriteParams: overrides win field by field, SpriteSnapshotConfig merged per key."""
+    merged = dict(template)
+    for key, value in overrides.items():
+        if key == "SpriteSnapshotConfig" and isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+def drop_unset(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Legacy dotted-form overrides send 0/empty for fields never set: treat those as absent."""
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        if isinstance(value, Mapping):
+            nested = drop_unset(value)
+            if nested:
+                out[key] = nested
+        elif value not in ("", "0", 0, None):
+            out[key] = value
+    return out
+
+
+def parse_config(raw: Mapping[str, Any], field: str, *, max_count: int = 10000) -> SnapshotConfig:
+    """Validate an ICE snapshot config object and build the engine's `SnapshotConfig`."""
+    reader = _Reader(raw, field)
+    snapshot_type = reader.snapshot_type()
+    count = reader.integer("Count", default=1, low=1, high=max_count)
+    sprite_raw = raw.get("SpriteSnapshotConfig")
+    if snapshot_type is SnapshotType.WEBVTT and sprite_raw:
+        raise NotSupported('Vtt snapshot does not support "SpriteSnapshotConfig" parameter')
+    config = SnapshotConfig(
+        type=snapshot_type,
+        frame_type=reader.frame_type(),
+        time_ms=reader.integer("Time", default=0, low=0, high=MAX_TIME_MS),
+        count=count,
+        interval_s=reader.optional_integer("Interval", low=0, high=MAX_INTERVAL_S),
+        width=reader.optional_integer("Width", low=MIN_SIDE, high=MAX_SIDE),
+        height=reader.optional_integer("Height", low=MIN_SIDE, high=MAX_SIDE),
+        black_level=reader.optional_integer("BlackLevel", low=30, high=100),
+        pixel_black_threshold=reader.optional_integer("PixelBlackThreshold", low=0, high=255),
+        sprite=_parse_sprite(sprite_raw, f"{field}.SpriteSnapshotConfig") if sprite_raw else None,
+        is_spt_frag=reader.boolean("IsSptFrag"),
+        black_filter_all=reader.boolean("BlackFilterAll"),
+    )
+    _check_sheet(config, field)
+    return config
+
+
+def to_ice(config: SnapshotConfig) -> dict[str, Any]:
+    """The ICE JSON form of a config, as GetSnapshotJob returns it in `TemplateConfig`."""
+    out: dict[str, Any] = {
+        "Type": config.type.value,
+        "FrameType": config.frame_type.value,
+        "Time": config.time_ms,
+        "Count": config.count,
+    }
+    optional = {
+        "Interval": config.interval_s,
+        "Width": config.width,
+        "Height": config.height,
+        "BlackLevel": config.black_level,
+        "PixelBlackThreshold": config.pixel_black_threshold,
+    }
+    out.update({k: v for k, v in optional.items() if v is not None})
+    if config.sprite is not None:
+        s = config.sprite
+        sprite: dict[str, Any] = {"Padding": s.padding, "Margin": s.margin, "Columns": s.columns, "Lines": s.lines}
+        sprite["Color"] = "#{:02X}{:02X}{:02X}".format(*s.color)
+        if s.cell_width is not None:
+            sprite["CellWidth"] = s.cell_width
+        if s.cell_height is not None:
+            sprite["CellHeight"] = s.cell_height
+        out["SpriteSnapshotConfig"] = sprite
+    if config.is_spt_frag:
+        out["IsSptFrag"] = True
+    if config.black_filter_all:
+        out["BlackFilterAll"] = True
+    return out
+
+
+def sheet_size(columns: int, lines: int, padding: int, margin: int, cell: tuple[int, int]) -> tuple[int, int]:
+    """Sprite sheet size (ICE §3.5): `Columns·CellWidth + (Columns−1)·Padding + 2·Margin` by the same
+    for height. The one formula: submission checks it against the limit, the engine draws with it."""
+    width = columns * cell[0] + (columns - 1) * padding + 2 * margin
+    height = lines * cell[1] + (lines - 1) * padding + 2 * margin
+    return width, height
+
+
+def check_output_naming(config: SnapshotConfig, output_key: str, field: str) -> None:
+    """Placeholders the output object needs, checked at submission rather than failing the job later."""
+    if config.type is SnapshotType.NORMAL and config.count > 1 and "{Count}" not in output_key:
+        raise InvalidParameter.named(field, "Several Normal snapshots need {Count} in the object name.")
+    if config.type is SnapshotType.SPRITE:
+        s = config.sprite or SpriteConfig()
+        if config.count > s.columns * s.lines and "{TileCount}" not in output_key:
+            raise InvalidParameter.named(field, "Images fill several sprite sheets: the name needs {TileCount}.")
+    if config.type is SnapshotType.WEBVTT and not output_key.endswith(".vtt"):
+        raise InvalidParameter.named(field, "A WebVtt snapshot's output must end with .vtt.")
+
+
+def _parse_sprite(raw: Any, field: str) -> SpriteConfig:
+    if not isinstance(raw, Mapping):
+        raise InvalidParameter.named(field, "It must be a JSON object.")
+    reader = _Reader(raw, field)
+    return SpriteConfig(
+        cell_width=reader.optional_integer("CellWidth", low=MIN_SIDE, high=MAX_SIDE),
+        cell_height=reader.optional_integer("CellHeight", low=MIN_SIDE, high=MAX_SIDE),
+        padding=reader.integer("Padding", default=0, low=0, high=MAX_SIDE),
+        margin=reader.integer("Margin", default=0, low=0, high=MAX_SIDE),
+        columns=reader.integer("Columns", default=10, low=1, high=MAX_GRID),
+        lines=reader.integer("Lines", default=10, low=1, high=MAX_GRID),
+        color=reader.color("Color"),
+    )
+
+
+def _check_sheet(config: SnapshotConfig, field: str) -> None:
+    if config.type is not SnapshotType.SPRITE and not config.is_spt_frag:
+        return
+    s = config.sprite or SpriteConfig()
+    # Unknown output size resolves to the source size later; bound with the largest side we accept.
+    cell_w = s.cell_width or config.width or MIN_SIDE
+    cell_h = s.cell_height or config.height or MIN_SIDE
+    width, height = sheet_size(s.columns, s.lines, s.padding, s.margin, (cell_w, cell_h))
+    if width > MAX_SHEET_SIDE or height > MAX_SHEET_SIDE:
+        raise InvalidParameter.named(
+            f"{field}.SpriteSnapshotConfig",
+            f"The sheet would be {width}x{height} px; at most {MAX_SHEET_SIDE} px a side is supported.",
+        )
+
+
+class _Reader:
+    """Typed, range-checked access to one JSON object's fields, naming `field.Key` on error."""
+
+    def __init__(self, raw: Mapping[str, Any], field: str) -> None:
+        self.raw = raw
+        self.field = field
+
+    def name(self, key: str) -> str:
+        return f"{self.field}.{key}"
+
+    def optional_integer(self, key: str, *, low: int | None = None, high: int | None = None) -> int | None:
+        value = self.raw.get(key)
+        if value is None or value == "":
+            return None
+        if isinstance(value, bool):
+            raise InvalidParameter.named(self.name(key), "It must be an integer.")
+        try:
+            number = int(value) if not isinstance(value, float) or value.is_integer() else None
+        except (TypeError, ValueError):
+            number = None
+        if number is None:
+            raise InvalidParameter.named(self.name(key), "It must be an integer.")
+        if (low is not None and number < low) or (high is not None and number > high):
+            bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+            raise InvalidParameter.named(self.name(key), f"It must be {bounds}; got {number}.")
+        return number
+
+    def integer(self, key: str, *, default: int, low: int | None = None, high: int | None = None) -> int:
+        value = self.optional_integer(key, low=low, high=high)
+        return default if value is None else value
+
+    def boolean(self, key: str) -> bool:
+        value = self.raw.get(key, False)
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", ""):
+            return value.lower() == "true"
+        raise InvalidParameter.named(self.name(key), "It must be true or false.")
+
+    def snapshot_type(self) -> SnapshotType:
+        value = self.raw.get("Type", SnapshotType.NORMAL.value)
+        if not isinstance(value, str):
+            raise InvalidParameter.named(self.name("Type"), "It must be Normal, Sprite or WebVtt.")
+        if value.lower() == "cover":
+            raise NotSupported('Snapshot type "Cover" is not supported; use Normal, Sprite or WebVtt.')
+        found = _TYPES.get(value.lower())
+        if found is None:
+            raise InvalidParameter.named(self.name("Type"), f"It must be Normal, Sprite or WebVtt; got {value!r}.")
+        return found
+
+    def frame_type(self) -> FrameType:
+        value = self.raw.get("FrameType", FrameType.INTRA.value)
+        found = _FRAME_TYPES.get(value.lower()) if isinstance(value, str) else None
+        if found is None:
+            raise InvalidParameter.named(self.name("FrameType"), f"It must be intra or normal; got {value!r}.")
+        return found
+
+    def color(self, key: str) -> tuple[int, int, int]:
+        value = self.raw.get(key, "#000000")
+        try:
+            rgb = ImageColor.getrgb(str(value))
+        except ValueError:
+            raise InvalidParameter.named(
+                self.name(key), f"It must be #RRGGBB or a colour name; got {value!r}."
+            ) from None
+        return rgb[0], rgb[1], rgb[2]

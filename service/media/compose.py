@@ -1,0 +1,111 @@
+"""Frame → Pillow image at the output size (FFmpeg's scaler, rotation, SAR) and sprite sheet layout.
+
+Scaling goes through swscale (`frame.reformat`) on the coded frame and `Image.frombuffer` over the
+rgb24 plane; `frame.to_image()` costs ~11 ms per 1080p frame in PyAV 18 (engine-performance.md pitfall 2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+import av.video.frame
+from PIL import Image
+
+from service.domain.models import SpriteConfig
+from service.domain.snapshot_config import sheet_size
+
+#: Pillow transpose for a display-matrix rotation in degrees (counter-clockwise, as `frame.rotation`)
+_TRANSPOSE = {
+    90: Image.Transpose.ROTATE_90,
+    180: Image.Transpose.ROTATE_180,
+    270: Image.Transpose.ROTATE_270,
+}
+
+
+def rotation_of(frame: av.video.frame.VideoFrame) -> int:
+    """Counter-clockwise display rotation in {0, 90, 180, 270}; phone portrait clips give 270 (−90)."""
+    try:
+        angle = frame.rotation or 0
+    except (AttributeError, ValueError):
+        angle = 0
+    return round(angle / 90) % 4 * 90
+
+
+def display_size(frame: av.video.frame.VideoFrame, sar: Fraction | None) -> tuple[int, int]:
+    """The size a player shows: sample aspect ratio applied to the width, then the rotation."""
+    width, height = frame.width, frame.height
+    if sar and sar > 0 and sar != 1:
+        width = round(width * sar)
+    return (height, width) if rotation_of(frame) in (90, 270) else (width, height)
+
+
+def _even(value: float) -> int:
+    return max(2, round(value / 2) * 2)
+
+
+def output_size(display: tuple[int, int], width: int | None, height: int | None) -> tuple[int, int]:
+    """Width/Height as requested; one side given keeps the display aspect ratio (even), neither → display."""
+    dw, dh = display
+    if width and height:
+        return width, height
+    if width:
+        return width, _even(width * dh / dw)
+    if height:
+        return _even(height * dw / dh), height
+    return dw, dh
+
+
+def render(frame: av.video.frame.VideoFrame, size: tuple[int, int]) -> Image.Image:
+    """The frame scaled to `size` (display orientation) as an RGB image; one swscale pass."""
+    rotation = rotation_of(frame)
+    width, height = size
+    coded = (height, width) if rotation in (90, 270) else (width, height)
+    rgb = frame.reformat(width=coded[0], height=coded[1], format="rgb24")
+    plane = rgb.planes[0]
+    image = Image.frombuffer("RGB", coded, plane, "raw", "RGB", plane.line_size, 1)
+    if rotation:
+        return image.transpose(_TRANSPOSE[rotation])
+    # frombuffer shares the frame's memory; copy so the image outlives the frame safely
+    return image.copy()
+
+
+def fit(size: tuple[int, int], box: tuple[int, int]) -> tuple[int, int]:
+    """The largest size with `size`'s aspect ratio inside `box` (letter-boxing, never stretching)."""
+    w, h = size
+    bw, bh = box
+    scale = min(bw / w, bh / h)
+    return max(1, min(bw, round(w * scale))), max(1, min(bh, round(h * scale)))
+
+
+@dataclass(frozen=True, slots=True)
+class SheetLayout:
+    """Sprite sheet geometry (ICE §3.5): W = C·cw + (C−1)·pad + 2·margin, likewise H."""
+
+    columns: int
+    lines: int
+    cell: tuple[int, int]
+    padding: int
+    margin: int
+    color: tuple[int, int, int]
+
+    @classmethod
+    def of(cls, config: SpriteConfig, image_size: tuple[int, int]) -> SheetLayout:
+        cell = (config.cell_width or image_size[0], config.cell_height or image_size[1])
+        return cls(max(config.columns, 1), max(config.lines, 1), cell, config.padding, config.margin, config.color)
+
+    @property
+    def per_sheet(self) -> int:
+        return self.columns * self.lines
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return sheet_size(self.columns, self.lines, self.padding, self.margin, self.cell)
+
+    def cell_origin(self, slot: int) -> tuple[int, int]:
+        """Top-left corner of cell `slot` (0-based, row by row) on its sheet."""
+        row, col = divmod(slot % self.per_sheet, self.columns)
+        return (
+            self.margin + col * (self.cell[0] + self.padding),
+            self.margin + row * (self.cell[1] + self.padding),
+        )

@@ -1,0 +1,222 @@
+"""Frame picking: the keyframe at or before t, or the exact frame displayed at t.
+
+Keyframes use the "keyframe-pkt" technique (engine-performance.md pitfall 1): seek backward, demux to the
+keyframe packet, decode that one packet and drain with decode(None). `skip_frame=NONKEY` is avoided on
+purpose: the decoder holds the keyframe until its output delay fills and so over-reads 2–3 GOPs.
+
+Exact frames: seek backward to the keyframe before t and decode forward until the frame after t shows up;
+the answer is the last frame with pts <= t (decoder output is in presentation order, so B-frame
+reordering is handled by the decoder). Increasing targets keep decoding forward instead of seeking again
+while no keyframe lies between the current position and the next target.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import av
+import av.packet
+import av.video.frame
+
+from service.media.source import Source
+
+#: after a seek, give up looking for a keyframe packet after this many non-key packets
+MAX_PACKETS_TO_KEYFRAME = 2000
+#: a seek can land on a keyframe whose dts <= t < pts (B-frame delay); retry this many times earlier
+SEEK_RETRIES = 3
+
+
+@dataclass(slots=True)
+class Picked:
+    """A decoded frame and its presentation time."""
+
+    frame: av.video.frame.VideoFrame
+    pts: int
+    keyframe: bool
+
+
+class FramePicker:
+    """Picks frames from one open Source; keeps decoder state between targets."""
+
+    def __init__(self, src: Source) -> None:
+        self.src = src
+        self.ctx = src.stream.codec_context
+        self.frames_decoded = 0
+        self._frames: Iterator[av.video.frame.VideoFrame] | None = None
+        #: last frame at or before the previous target, and the first frame after it
+        self._held: av.video.frame.VideoFrame | None = None
+        self._pending: av.video.frame.VideoFrame | None = None
+        self._last_key: int | None = None
+        #: largest keyframe spacing seen so far (pts), the fallback when the container has no index
+        self._gop = 0
+        self._last_keyframe: Picked | None = None
+        self._index = sorted(e.timestamp for e in src.stream.index_entries if e.is_keyframe) if _has_index(src) else []
+
+    # --- keyframes ----------------------------------------------------------------------------
+
+    def _seek(self, pts: int) -> None:
+        self._frames = self._held = self._pending = None
+        self._last_key = None
+        self.ctx.flush_buffers()
+        try:
+            self.src.container.seek(
+                max(pts, self.src.start_pts), backward=True, any_frame=False, stream=self.src.stream
+            )
+        except av.FFmpegError:
+            # before the first index entry some demuxers refuse; the container start is always valid
+            self.src.container.seek(0)
+
+    def _keyframe_packet(self, pts: int) -> av.packet.Packet | None:
+        self._seek(pts)
+        for n, packet in enumerate(self.src.container.demux(self.src.stream)):
+            if packet.size and packet.is_keyframe and packet.pts is not None:
+                return packet
+            if n > MAX_PACKETS_TO_KEYFRAME:
+                break
+        return None
+
+    def keyframe_at(self, ms: float) -> Picked | None:
+        """The keyframe displayed at or before `ms` (the first keyframe if `ms` precedes it), or None."""
+        target = self.src.pts_of(ms)
+        seek_to = target
+        try:
+            for _ in range(SEEK_RETRIES + 1):
+                packet = self._keyframe_packet(seek_to)
+                if packet is None:
+                    return None
+                assert packet.pts is not None
+                if packet.pts <= target or seek_to <= self.src.start_pts:
+                    break
+                seek_to = min(seek_to, packet.dts if packet.dts is not None else packet.pts) - 1
+            if self._last_keyframe is not None and self._last_keyframe.pts == packet.pts:
+                # the slot before used this keyframe already (intra slots closer than a GOP): no decode
+                return self._last_keyframe
+            self.ctx.flush_buffers()
+            frames = self.ctx.decode(packet) + self.ctx.decode(None)
+        except (av.FFmpegError, EOFError):
+            # data missing (truncated file) or damaged at this point
+            return None
+        finally:
+            # the decoder saw EOF: reset it before the next packet
+            self.ctx.flush_buffers()
+            self._frames = None
+        if not frames:
+            return None
+        self.frames_decoded += len(frames)
+        frame = frames[0]
+        self._last_keyframe = Picked(frame, frame.pts if frame.pts is not None else packet.pts, True)
+        return self._last_keyframe
+
+    # --- exact frames -------------------------------------------------------------------------
+
+    def _decode_forward(self) -> Iterator[av.video.frame.VideoFrame]:
+        try:
+            for packet in self.src.container.demux(self.src.stream):
+                try:
+                    frames = self.ctx.decode(packet if packet.size else None)
+                except av.InvalidDataError:
+                    # one damaged packet: the decoder conceals it, keep going
+                    continue
+                for frame in frames:
+                    if frame.pts is None:
+                        continue
+                    self.frames_decoded += 1
+                    if frame.key_frame:
+                        if self._last_key is not None and frame.pts > self._last_key:
+                            self._gop = max(self._gop, frame.pts - self._last_key)
+                        self._last_key = frame.pts
+                    yield frame
+        except (av.FFmpegError, EOFError):
+            # truncated input: what was decoded so far stands, the rest is EOF
+            return
+
+    def _next(self) -> av.video.frame.VideoFrame | None:
+        if self._pending is not None:
+            frame, self._pending = self._pending, None
+            return frame
+        if self._frames is None:
+            return None
+        return next(self._frames, None)
+
+    def _can_continue(self, target: int) -> bool:
+        if self._frames is None or self._held is None or self._held.pts is None or self._held.pts > target:
+            return False
+        here = self._pending.pts if self._pending is not None and self._pending.pts is not None else self._held.pts
+        if target <= here:
+            return True
+        if self._index:
+            # a keyframe in (here, target]: seeking skips the frames before it
+            i = bisect.bisect_right(self._index, here)
+            return i >= len(self._index) or self._index[i] > target
+        return target - here <= self._gop
+
+    def exact_at(self, ms: float) -> Picked | None:
+        """The frame displayed at `ms`: the last frame with pts <= t (the first frame if t precedes it)."""
+        target = self.src.pts_of(ms)
+        seek_to = target
+        retries = SEEK_RETRIES
+        if not self._can_continue(target):
+            self._seek(seek_to)
+            self._frames = self._decode_forward()
+        prev = self._held
+        while True:
+            frame = self._next()
+            if frame is None:
+                # EOF: the last frame is shown at t only if t falls within its display time; a
+                # truncated file ends early and the target is unreadable
+                if prev is None or prev.pts is None or target >= prev.pts + self._frame_span(prev):
+                    return None
+                self._held = prev
+                return self._picked(prev)
+            assert frame.pts is not None
+            if frame.pts > target:
+                if prev is None and retries and seek_to > self.src.start_pts:
+                    # landed on a keyframe displayed after t: seek a GOP earlier
+                    retries -= 1
+                    seek_to -= max(self._gop, int(1 / self.src.time_base))
+                    self._seek(seek_to)
+                    self._frames = self._decode_forward()
+                    continue
+                self._pending = frame
+                chosen = prev if prev is not None else frame
+                self._held = chosen
+                return self._picked(chosen)
+            prev = frame
+
+    def frames_from(self, ms: float, end_ms: float) -> Iterator[Picked]:
+        """The frame displayed at `ms`, then every following frame shown before `end_ms`."""
+        first = self.exact_at(ms)
+        if first is None:
+            return
+        yield first
+        end = self.src.pts_of(end_ms)
+        while True:
+            frame = self._next()
+            if frame is None:
+                return
+            assert frame.pts is not None
+            if frame.pts >= end:
+                self._pending = frame
+                return
+            self._held = frame
+            yield self._picked(frame)
+
+    def _frame_span(self, frame: av.video.frame.VideoFrame) -> int:
+        if frame.duration:
+            return int(frame.duration)
+        rate = self.src.stream.guessed_rate or self.src.stream.average_rate
+        return max(int(1 / (rate * self.src.time_base)), 1) if rate else int(1 / self.src.time_base)
+
+    @staticmethod
+    def _picked(frame: av.video.frame.VideoFrame) -> Picked:
+        assert frame.pts is not None
+        return Picked(frame, frame.pts, bool(frame.key_frame))
+
+
+def _has_index(src: Source) -> bool:
+    try:
+        return len(src.stream.index_entries) > 0
+    except (AttributeError, av.FFmpegError):
+        return False

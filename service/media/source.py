@@ -1,0 +1,170 @@
+"""Open a job's input once: a local file or an http(s) URL, its video stream and its decoder.
+
+Every library failure is translated here into a service error with one string argument, because the
+exception crosses the process-pool boundary by pickling.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from fractions import Fraction
+from types import TracebackType
+
+import av
+import av.container
+import av.stream
+import av.video.stream
+
+from service.errors import MediaContentBad, MediaError, MediaNotFound, MediaTooLarge
+from service.media.range_reader import RangeReader
+
+
+def content_bad(exc: BaseException) -> MediaContentBad:
+    """A readable MediaContentBad for a library error (without the scratch path FFmpeg puts in it)."""
+    reason = getattr(exc, "strerror", None) or type(exc).__name__
+    return MediaContentBad(f"The input media cannot be decoded: {reason}.")
+
+
+@dataclass(slots=True)
+class Source:
+    """An open container with its chosen video stream; a context manager that closes both."""
+
+    container: av.container.InputContainer
+    stream: av.video.stream.VideoStream
+    reader: RangeReader | None
+    #: pts of the first frame (times in the API are relative to it)
+    start_pts: int
+    time_base: Fraction
+    duration_ms: int
+
+    @property
+    def bytes_read(self) -> int:
+        return self.reader.bytes_fetched if self.reader else 0
+
+    def pts_of(self, ms: float) -> int:
+        return self.start_pts + int(ms / 1000 / self.time_base)
+
+    def ms_of(self, pts: int) -> int:
+        return round((pts - self.start_pts) * self.time_base * 1000)
+
+    def close(self) -> None:
+        self.container.close()
+        if self.reader:
+            self.reader.close()
+
+    def __enter__(self) -> Source:
+        return self
+
+    def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+
+def _check_size(size: int, max_bytes: int) -> None:
+    if size == 0:
+        raise MediaContentBad("The input media file is empty.")
+    if max_bytes and size > max_bytes:
+        raise MediaTooLarge(f"The input media file has {size} bytes; at most {max_bytes} are accepted.")
+
+
+def _open_container(
+    source: str, ssrf_allow: tuple[str, ...] | None, max_bytes: int
+) -> tuple[av.container.InputContainer, RangeReader | None]:
+    if source.startswith(("http://", "https://")):
+        reader = RangeReader(source, ssrf_allow=ssrf_allow)
+        try:
+            _check_size(reader.size, max_bytes)
+        except MediaError:
+            reader.close()
+            raise
+        try:
+            return av.open(reader, mode="r"), reader
+        except av.FFmpegError as exc:
+            reader.close()
+            raise content_bad(exc) from None
+    try:
+        size = os.path.getsize(source)
+    except FileNotFoundError:
+        raise MediaNotFound("The input media file does not exist.") from None
+    except OSError as exc:
+        raise MediaNotFound(f"The input media file cannot be read: {exc.strerror}.") from None
+    _check_size(size, max_bytes)
+    try:
+        return av.open(source, mode="r"), None
+    except av.FFmpegError as exc:
+        raise content_bad(exc) from None
+
+
+def _duration_ms(container: av.container.InputContainer, stream: av.video.stream.VideoStream, start: int) -> int:
+    tb = stream.time_base or Fraction(1, 1)
+    if stream.duration:
+        # mp4/mov: from the track header, already relative to the first frame
+        return round(stream.duration * tb * 1000)
+    # Matroska/WebM/TS: container.duration is the segment length in some demuxers and the span since the
+    # first timestamp in others, so measure instead: seek to the last keyframe and read to the end (one
+    # GOP of packets). A truncated file thereby reports its readable length.
+    end = _probe_end(container, stream)
+    if end is not None:
+        return max(round((end - start) * tb * 1000), 0)
+    return round((container.duration or 0) / av.time_base * 1000)
+
+
+def _probe_end(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> int | None:
+    """pts just after the last video packet, or None when the end cannot be read."""
+    tb = stream.time_base or Fraction(1, 1)
+    far = (stream.start_time or 0) + int(((container.duration or 0) / av.time_base + 1) / tb)
+    end: int | None = None
+    try:
+        container.seek(far, backward=True, any_frame=False, stream=stream)
+        for packet in container.demux(stream):
+            if packet.pts is not None and packet.size:
+                stop = packet.pts + (packet.duration or 0)
+                end = stop if end is None else max(end, stop)
+    except (av.FFmpegError, EOFError):
+        pass
+    return end
+
+
+def open_source(
+    source: str,
+    *,
+    threads: int = 1,
+    max_pixels: int = 0,
+    max_bytes: int = 0,
+    max_duration_ms: int = 0,
+    ssrf_allow: tuple[str, ...] | None = None,
+) -> Source:
+    """Open `source`, pick its first video stream and configure the decoder (limits: 0 = none)."""
+    container, reader = _open_container(source, ssrf_allow, max_bytes)
+    try:
+        if not container.streams.video:
+            raise MediaContentBad("The input media has no video stream.")
+        stream = container.streams.video[0]
+        ctx = stream.codec_context
+        if ctx is None or not ctx.codec.is_decoder:
+            raise MediaContentBad("The input media uses an unsupported video codec.")
+        if not ctx.width or not ctx.height:
+            raise MediaContentBad("The input media has no decodable video (unknown frame size).")
+        if max_pixels and ctx.width * ctx.height > max_pixels:
+            raise MediaTooLarge(f"The input video frame {ctx.width}x{ctx.height} exceeds {max_pixels} pixels.")
+        # 0 = FFmpeg picks the count; FRAME threading adds output delay, which the keyframe-packet
+        # technique drains with decode(None) anyway, so AUTO is safe and faster on multi-core.
+        ctx.thread_count = threads
+        ctx.thread_type = "AUTO" if threads != 1 else "SLICE"
+        # discard the other streams at demux level so their packets never reach us
+        for other in container.streams:
+            if other.index != stream.index:
+                other.discard = av.stream.Discard.all
+        start = stream.start_time if stream.start_time is not None else 0
+        tb = stream.time_base or Fraction(1, 1)
+        duration_ms = _duration_ms(container, stream, start)
+        if max_duration_ms and duration_ms > max_duration_ms:
+            raise MediaTooLarge(
+                f"The input video lasts {duration_ms / 1000:g} s; at most {max_duration_ms / 1000:g} s are accepted."
+            )
+        return Source(container, stream, reader, start, tb, duration_ms)
+    except BaseException:
+        container.close()
+        if reader:
+            reader.close()
+        raise

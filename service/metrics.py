@@ -1,0 +1,38 @@
+"""Prometheus metrics: every metric the service exports, defined in one place.
+
+The API serves them at `/metrics`; a separate worker process serves its own on
+`SNAPSHOTD_WORKER_METRICS_PORT`. In `snapshotd up` both live in one process and one registry.
+Gauges that describe shared state (jobs by state, outbox backlog) are read from PostgreSQL at
+scrape time, so every replica reports the same truth.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+#: request latency buckets: the SDK's read timeout is 10 s, the target p99 is 50 ms
+_REQUEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10)
+#: job-scale buckets: a keyframe snapshot takes tens of ms, a long sprite job minutes
+_JOB_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+
+REQUESTS = Counter("snapshotd_requests_total", "API requests by action and HTTP status", ["action", "status"])
+REQUEST_SECONDS = Histogram(
+    "snapshotd_request_duration_seconds", "API request latency by action", ["action"], buckets=_REQUEST_BUCKETS
+)
+JOBS_BY_STATE = Gauge("snapshotd_jobs", "Jobs by state (read from PostgreSQL at scrape time)", ["state"])
+OUTBOX_BACKLOG = Gauge("snapshotd_outbox_backlog", "Messages waiting in the outbox to be published")
+JOB_SECONDS = Histogram(
+    "snapshotd_job_duration_seconds", "Time from claim to final state", ["type", "status"], buckets=_JOB_BUCKETS
+)
+QUEUE_WAIT_SECONDS = Histogram(
+    "snapshotd_job_queue_wait_seconds", "Time from submission to a worker's claim", buckets=_JOB_BUCKETS
+)
+FRAMES_DECODED = Counter("snapshotd_frames_decoded_total", "Video frames decoded by the capture engine")
+BYTES_READ = Counter("snapshotd_input_bytes_read_total", "Input bytes fetched over HTTP range requests")
+IMAGES_WRITTEN = Counter("snapshotd_images_total", "Images captured")
+UPLOAD_SECONDS = Histogram(
+    "snapshotd_upload_duration_seconds", "Time to store one output object", buckets=_REQUEST_BUCKETS
+)
+CALLBACK_ATTEMPTS = Counter("snapshotd_callback_attempts_total", "HTTP callback attempts by outcome", ["outcome"])
+POOL_BUSY = Gauge("snapshotd_pool_busy", "Capture processes running a job")
+POOL_SIZE = Gauge("snapshotd_pool_size", "Capture processes in the pool")

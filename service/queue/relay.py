@@ -1,0 +1,158 @@
+"""The outbox relay: publishes what PostgreSQL says must be published, until the broker confirms.
+
+It owns its broker connection and keeps trying to (re)connect, so the API accepts jobs while RabbitMQ
+is down and they are dispatched when it is back. It also runs the lease sweeper: jobs whose worker
+died are put back to Init with a fresh dispatch. Any number of relays (API replicas, workers) can run
+at once: rows are shared out with `FOR UPDATE SKIP LOCKED`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+import asyncpg
+
+from service.config import AmqpSettings
+from service.domain.routing import JOB_ROUTING_KEY
+from service.errors import QueueUnavailable
+from service.queue import topology
+from service.queue.connection import connect
+from service.queue.publisher import publish_json
+from service.queue.topology import Topology
+from service.store.outbox import (
+    MessageKind,
+    OutboxMessage,
+    delete_messages,
+    postpone_messages,
+    requeue_expired_leases,
+    take_batch,
+)
+from service.store.pool import DATABASE_DOWN
+
+log = logging.getLogger(__name__)
+
+#: rows published per transaction
+BATCH_SIZE = 200
+#: how often the relay looks for rows written by other processes when nobody pokes it
+IDLE_POLL_S = 1.0
+#: back-off bounds when the broker is unreachable or refuses messages
+MIN_BACKOFF_S, MAX_BACKOFF_S = 0.5, 15.0
+
+
+class OutboxRelay:
+    def __init__(self, pool: asyncpg.Pool, settings: AmqpSettings, *, name: str, sweep_every_s: float) -> None:
+        self.pool = pool
+        self.settings = settings
+        self.name = name
+        self.sweep_every_s = sweep_every_s
+        self.topology: Topology | None = None
+        self._wake = asyncio.Event()
+        self._connected = False
+        self._backoff_s = MIN_BACKOFF_S
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    def poke(self) -> None:
+        """Something was written to the outbox: publish it now rather than at the next poll."""
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Connect (retrying with back-off), then relay until `stop` is set."""
+        while not stop.is_set():
+            try:
+                connection = await connect(self.settings, self.name)
+            except QueueUnavailable as exc:
+                log.warning("relay cannot reach RabbitMQ, retrying in %.1f s: %s", self._backoff_s, exc.message)
+                await self._sleep(stop, self._backoff_s, wake_on_poke=False)
+                self._backoff_s = min(MAX_BACKOFF_S, self._backoff_s * 2)
+                continue
+            try:
+                channel = await connection.channel(publisher_confirms=True)
+                self.topology = await topology.declare(channel, self.settings)
+                self._connected = True
+                await self._relay(stop)
+            except Exception:
+                # A relay that dies silently strands every job submitted after it: log loudly, reconnect.
+                log.exception("relay failed; reconnecting in %.1f s", self._backoff_s)
+                await self._sleep(stop, self._backoff_s, wake_on_poke=False)
+                self._backoff_s = min(MAX_BACKOFF_S, self._backoff_s * 2)
+            finally:
+                self._connected = False
+                with contextlib.suppress(Exception):
+                    await connection.close()
+
+    async def _relay(self, stop: asyncio.Event) -> None:
+        next_sweep = 0.0
+        while not stop.is_set():
+            try:
+                sent = await self.flush()
+                if time.monotonic() >= next_sweep:
+                    next_sweep = time.monotonic() + self.sweep_every_s
+                    requeued = await requeue_expired_leases(self.pool, JOB_ROUTING_KEY)
+                    if requeued:
+                        log.warning("re-dispatching %d jobs whose worker stopped renewing the lease", len(requeued))
+                        continue
+            except DATABASE_DOWN as exc:
+                # PostgreSQL restarting is an outage to wait out, not a reason for the relay to die:
+                # nothing is lost, the rows stay in the outbox until the next pass reaches them.
+                log.warning("relay cannot reach PostgreSQL, retrying in %.1f s: %r", self._backoff_s, exc)
+                await self._sleep(stop, self._backoff_s, wake_on_poke=False)
+                self._backoff_s = min(MAX_BACKOFF_S, self._backoff_s * 2)
+                continue
+            if sent < BATCH_SIZE:
+                await self._sleep(stop, IDLE_POLL_S)
+
+    async def flush(self) -> int:
+        """Publish one batch of due rows; return how many were taken."""
+        async with self.pool.acquire() as connection, connection.transaction():
+            batch = await take_batch(connection, BATCH_SIZE)
+            if not batch:
+                return 0
+            results = await asyncio.gather(*(self._publish(m) for m in batch), return_exceptions=True)
+            sent = [m.id for m, result in zip(batch, results, strict=True) if result is None]
+            failed = [m.id for m, result in zip(batch, results, strict=True) if result is not None]
+            if sent:
+                await delete_messages(connection, sent)
+            if failed:
+                first_error = next(r for r in results if r is not None)
+                log.warning(
+                    "%d outbox messages not confirmed, retry in %.1f s: %r", len(failed), self._backoff_s, first_error
+                )
+                await postpone_messages(connection, failed, self._backoff_s)
+                self._backoff_s = min(MAX_BACKOFF_S, self._backoff_s * 2)
+            else:
+                self._backoff_s = MIN_BACKOFF_S
+        return len(batch)
+
+    async def _publish(self, message: OutboxMessage) -> None:
+        if self.topology is None:
+            raise QueueUnavailable("The relay has no broker connection.")
+        is_dispatch = message.kind is MessageKind.DISPATCH
+        await publish_json(
+            self.topology.jobs_exchange if is_dispatch else self.topology.events_exchange,
+            message.routing_key,
+            message.body,
+            timeout_s=self.settings.confirm_timeout_s,
+            priority=message.priority,
+            message_id=message.message_id,
+            # A dispatch nobody can route is lost work; an event nobody subscribed to is normal.
+            mandatory=is_dispatch,
+        )
+
+    async def _sleep(self, stop: asyncio.Event, seconds: float, *, wake_on_poke: bool = True) -> None:
+        """Wait for a poke, `stop`, or the timeout, whichever comes first."""
+        waiters = [asyncio.ensure_future(stop.wait())]
+        if wake_on_poke:
+            waiters.append(asyncio.ensure_future(self._wake.wait()))
+        try:
+            await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+            if wake_on_poke:
+                self._wake.clear()

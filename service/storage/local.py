@@ -1,0 +1,156 @@
+"""Local-directory backend: `<root>/<bucket>/<key>`, the default so the service runs with nothing else.
+
+Invariants:
+- every blocking filesystem call (including path resolution) runs in `asyncio.to_thread`;
+- a write lands in a temp file in the destination directory and is `os.replace`d into place, so
+  readers see the old object or the new one, never a partial one;
+- no key reaches outside `<root>/<bucket>`: keys are validated like media URLs, and the resolved path
+  (symlinks followed) is re-checked to be inside the bucket directory.
+- content types are not stored: whatever serves these files later derives them from the extension.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import stat
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, TypeVar
+
+from service.domain.urls import bucket_problem, key_problem
+from service.errors import InvalidParameter, MediaNotFound, StorageAccessDenied, StorageUnavailable
+from service.storage.base import DEFAULT_SOURCE_EXPIRES_S, open_source
+
+if TYPE_CHECKING:
+    from service.domain.models import ObjectRef
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: prefix of in-flight temp files; a leading dot keeps them out of casual listings
+_TMP_PREFIX = ".tmp-"
+
+
+class LocalStorage:
+    """BlobStorage on a directory tree; one sub-directory per bucket, created on first write."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        # Absolute but not resolved here: resolving touches the filesystem, which happens in threads.
+        self._root = Path(os.path.abspath(root))
+
+    @property
+    def root(self) -> Path:
+        return self._root
+
+    async def put_file(self, ref: ObjectRef, path: str, content_type: str) -> None:
+        def copy(dst: IO[bytes]) -> None:
+            with open_source(path) as src:
+                shutil.copyfileobj(src, dst)
+
+        await self._run(ref, True, lambda: self._write(ref, copy))
+
+    async def put_bytes(self, ref: ObjectRef, data: bytes, content_type: str) -> None:
+        await self._run(ref, True, lambda: self._write(ref, lambda dst: dst.write(data)))
+
+    async def exists(self, ref: ObjectRef) -> bool:
+        return await self._run(ref, False, lambda: self._regular_file(ref) is not None)
+
+    async def size(self, ref: ObjectRef) -> int:
+        def size() -> int:
+            st = self._regular_file(ref)
+            if st is None:
+                raise FileNotFoundError(ref.url())
+            return st.st_size
+
+        return await self._run(ref, False, size)
+
+    async def delete(self, ref: ObjectRef) -> None:
+        def delete() -> None:
+            with contextlib.suppress(FileNotFoundError, NotADirectoryError, IsADirectoryError):
+                self._path(ref).unlink()
+
+        await self._run(ref, True, delete)
+
+    async def get_bytes(self, ref: ObjectRef) -> bytes:
+        return await self._run(ref, False, lambda: self._path(ref).read_bytes())
+
+    async def readable_source(self, ref: ObjectRef, expires_s: int = DEFAULT_SOURCE_EXPIRES_S) -> str:
+        def source() -> str:
+            if self._regular_file(ref) is None:
+                raise FileNotFoundError(ref.url())
+            return str(self._path(ref))
+
+        return await self._run(ref, False, source)
+
+    async def presigned_url(self, ref: ObjectRef, expires_s: int) -> str:
+        # The API will serve local objects itself behind HMAC-signed expiring URLs (DESIGN.md,
+        # "Storage and URLs"); the storage layer has no HTTP endpoint to sign for.
+        raise NotImplementedError("the local backend has no presigned URLs; the API signs its own")
+
+    async def aclose(self) -> None:
+        """Nothing to release: no connections, no open files between calls."""
+
+    # --- blocking helpers: called only from worker threads -----------------------------------------
+
+    def _path(self, ref: ObjectRef) -> Path:
+        problem = bucket_problem(ref.bucket) or key_problem(ref.key)
+        if problem:
+            raise InvalidParameter(f"Invalid object reference {ref.url()!r}: {problem}")
+        bucket_dir = (self._root / ref.bucket).resolve()
+        path = (bucket_dir / ref.key).resolve()
+        # The key checks already refuse '..'; this catches symlinks planted inside the tree.
+        if not path.is_relative_to(bucket_dir) or path == bucket_dir:
+            raise InvalidParameter(f"Invalid object reference {ref.url()!r}: it leaves the bucket directory.")
+        return path
+
+    def _regular_file(self, ref: ObjectRef) -> os.stat_result | None:
+        try:
+            st = self._path(ref).stat()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return st if stat.S_ISREG(st.st_mode) else None
+
+    def _write(self, ref: ObjectRef, fill: Callable[[IO[bytes]], object]) -> None:
+        path = self._path(ref)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Same directory as the target, so os.replace is a rename on one filesystem: atomic.
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_TMP_PREFIX)
+        try:
+            with os.fdopen(fd, "wb") as dst:
+                fill(dst)
+                dst.flush()
+                # Durable before visible: a crash must not leave an empty file under the final name.
+                os.fsync(dst.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+    async def _run(self, ref: ObjectRef, writing: bool, fn: Callable[[], T]) -> T:
+        with _translate(ref, writing):
+            return await asyncio.to_thread(fn)
+
+
+@contextlib.contextmanager
+def _translate(ref: ObjectRef, writing: bool) -> Iterator[None]:
+    """OSError → the service's storage errors, once, here."""
+    try:
+        yield
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
+        if writing:
+            # The filesystem cannot hold both `a` and `a/b`, which S3 can: refuse rather than clobber.
+            raise InvalidParameter(f"Cannot store {ref.url()!r}: it collides with another object's path.") from exc
+        raise MediaNotFound(f"The input media file does not exist: {ref.url()}") from exc
+    except PermissionError as exc:
+        raise StorageAccessDenied(f"Object storage refused access to {ref.url()}") from exc
+    except OSError as exc:
+        # Disk full, I/O error, stale NFS handle: infrastructure trouble a retry may outlive.
+        log.warning("local storage error on %s: %s", ref.url(), exc)
+        raise StorageUnavailable(f"Object storage failed on {ref.url()}: {exc.strerror or exc}") from exc

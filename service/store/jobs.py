@@ -1,0 +1,293 @@
+"""Snapshot jobs in PostgreSQL: insert, read, page, and the guarded state transitions.
+
+State machine (every transition is one guarded UPDATE, so a duplicate delivery or a late worker is a
+no-op rather than a corruption):
+
+    Init ──claim──▶ Processing ──finish──▶ Success | Fail
+                      │  ▲
+                      └──┘ claim again once the lease has expired (its worker died)
+
+`claim` returns None when another worker holds a live lease or the job is already final; `finish`
+only succeeds for the lease owner of a Processing job.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import orjson
+
+from service.domain.models import JobStatus
+from service.domain.routing import JOB_ROUTING_KEY
+from service.errors import InvalidParameter, ResourceNotFound
+from service.store.deliveries import add_deliveries
+from service.store.outbox import MessageKind, add_message
+
+#: what a finished job announces: (routing key, body, message id)
+Event = tuple[str, dict[str, Any], str]
+
+#: One statement, one round trip: lock the pipeline (the named one, or the default) FOR KEY SHARE so a
+#: concurrent pause/resume or delete (which lock it FOR UPDATE) is ordered before or after this
+#: submission; insert the job at the pipeline's priority; queue its dispatch if the pipeline is Active.
+#: No row back means no such (live) pipeline.
+SUBMIT_JOB = """
+WITH pipeline AS (
+    SELECT pipeline_id, priority, status FROM pipelines
+    WHERE deleted_at IS NULL AND CASE WHEN $8::text IS NULL THEN is_default ELSE pipeline_id = $8 END
+    FOR KEY SHARE
+), job AS (
+    INSERT INTO jobs (job_id, name, type, input, output, template_id, template_config,
+                      pipeline_id, priority, user_data, trigger_source)
+    SELECT $1, $2, $3, $4, $5, $6, $7, pipeline_id, priority, $9, $10 FROM pipeline
+    RETURNING job_id, pipeline_id, priority
+), dispatch AS (
+    INSERT INTO outbox (kind, routing_key, body, priority, message_id)
+    SELECT 'dispatch', $11, jsonb_build_object('job_id', job.job_id), job.priority, job.job_id
+    FROM job JOIN pipeline USING (pipeline_id)
+    WHERE pipeline.status = 'Active'
+)
+SELECT job_id FROM job
+"""
+
+SELECT_JOB = "SELECT * FROM jobs WHERE job_id = $1"
+
+
+CLAIM_JOB = """
+UPDATE jobs
+SET status = 'Processing', attempts = attempts + 1, lease_owner = $2,
+    lease_expires_at = now() + make_interval(secs => $3), start_time = coalesce(start_time, now()),
+    modified_time = now()
+WHERE job_id = $1
+  AND (status = 'Init' OR (status = 'Processing' AND lease_expires_at < now()))
+RETURNING *
+"""
+
+RENEW_LEASE = """
+UPDATE jobs SET lease_expires_at = now() + make_interval(secs => $3)
+WHERE job_id = $1 AND status = 'Processing' AND lease_owner = $2
+"""
+
+RELEASE_JOB = """
+UPDATE jobs SET status = 'Init', lease_owner = NULL, lease_expires_at = NULL, modified_time = now()
+WHERE job_id = $1 AND status = 'Processing' AND lease_owner = $2
+"""
+
+FINISH_JOB = """
+UPDATE jobs
+SET status = $3, code = $4, message = $5, count = $6, images = $7, dropped = $8, artifacts = $9,
+    stats = $10, finish_time = now(), modified_time = now(), lease_owner = NULL, lease_expires_at = NULL
+WHERE job_id = $1 AND status = 'Processing' AND lease_owner = $2
+RETURNING *
+"""
+
+#: PageSize bounds of ListSnapshotJobs (ICE: default 20, maximum 100)
+DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 20, 100
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    """A job row as the rest of the service sees it."""
+
+    job_id: str
+    name: str | None
+    status: JobStatus
+    type: str
+    input: dict[str, Any]
+    output: dict[str, Any]
+    template_id: str
+    template_config: dict[str, Any]
+    pipeline_id: str
+    priority: int
+    user_data: str | None
+    trigger_source: str
+    code: str | None
+    message: str | None
+    count: int
+    images: list[dict[str, Any]]
+    dropped: list[dict[str, Any]]
+    artifacts: list[dict[str, Any]]
+    stats: dict[str, Any]
+    attempts: int
+    create_time: datetime
+    submit_time: datetime
+    modified_time: datetime
+    start_time: datetime | None
+    finish_time: datetime | None
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> JobRecord:
+        values = {f.name: row[f.name] for f in fields(cls)}
+        values["status"] = JobStatus(row["status"])
+        return cls(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """What the API inserts on SubmitSnapshotJob."""
+
+    job_id: str
+    name: str | None
+    type: str
+    input: dict[str, Any]
+    output: dict[str, Any]
+    template_id: str
+    template_config: dict[str, Any]
+    #: None: the default pipeline; the job takes its pipeline's priority
+    pipeline_id: str | None
+    user_data: str | None
+    trigger_source: str = "API"
+
+
+@dataclass(frozen=True, slots=True)
+class JobOutcome:
+    """What a worker records when a job ends."""
+
+    status: JobStatus
+    code: str | None = None
+    message: str | None = None
+    count: int = 0
+    images: Sequence[dict[str, Any]] = ()
+    dropped: Sequence[dict[str, Any]] = ()
+    artifacts: Sequence[dict[str, Any]] = ()
+    stats: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobPage:
+    jobs: list[JobRecord]
+    next_page_token: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class JobFilter:
+    """ListSnapshotJobs' filters; times are timezone-aware."""
+
+    status: JobStatus | None = None
+    job_id: str | None = None
+    start_of_create_time: datetime | None = None
+    end_of_create_time: datetime | None = None
+    descending: bool = True
+    page_size: int = DEFAULT_PAGE_SIZE
+    page_token: str | None = None
+
+
+class JobStore:
+    """All SQL touching the jobs table."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def submit(self, job: NewJob) -> None:
+        """Insert the job and, when its pipeline is active, its dispatch message: one statement."""
+        inserted = await self.pool.fetchval(
+            SUBMIT_JOB,
+            job.job_id,
+            job.name,
+            job.type,
+            job.input,
+            job.output,
+            job.template_id,
+            job.template_config,
+            job.pipeline_id,
+            job.user_data,
+            job.trigger_source,
+            JOB_ROUTING_KEY,
+        )
+        if inserted is None:
+            raise ResourceNotFound.of("Pipeline", job.pipeline_id or "default")
+
+    async def get(self, job_id: str) -> JobRecord | None:
+        row = await self.pool.fetchrow(SELECT_JOB, job_id)
+        return JobRecord.from_row(row) if row else None
+
+    async def claim(self, job_id: str, owner: str, lease_s: float) -> JobRecord | None:
+        """Take the job for `owner`; None if it is final or another worker's lease is still live."""
+        row = await self.pool.fetchrow(CLAIM_JOB, job_id, owner, lease_s)
+        return JobRecord.from_row(row) if row else None
+
+    async def renew_lease(self, job_id: str, owner: str, lease_s: float) -> bool:
+        result = await self.pool.execute(RENEW_LEASE, job_id, owner, lease_s)
+        return result.endswith(" 1")
+
+    async def release(self, job_id: str, owner: str) -> None:
+        """Hand a job back (Processing → Init) for a retry; its attempts count stays."""
+        await self.pool.execute(RELEASE_JOB, job_id, owner)
+
+    async def finish(
+        self, job_id: str, owner: str, outcome: JobOutcome, event: Callable[[JobRecord], Event]
+    ) -> JobRecord | None:
+        """Record the final state and its completion event in one transaction.
+
+        None if `owner` no longer holds the job (a late duplicate): nothing is written then.
+        """
+        async with self.pool.acquire() as connection, connection.transaction():
+            row = await connection.fetchrow(
+                FINISH_JOB,
+                job_id,
+                owner,
+                outcome.status.value,
+                outcome.code,
+                outcome.message,
+                outcome.count,
+                list(outcome.images),
+                list(outcome.dropped),
+                list(outcome.artifacts),
+                outcome.stats or {},
+            )
+            if row is None:
+                return None
+            finished = JobRecord.from_row(row)
+            routing_key, body, message_id = event(finished)
+            await add_message(connection, MessageKind.EVENT, routing_key, body, message_id=message_id)
+            await add_deliveries(connection, finished.job_id, finished.user_data, body, message_id)
+        return finished
+
+    async def list(self, query: JobFilter) -> JobPage:
+        """One page of jobs ordered by (create_time, job_id), resuming after the page token."""
+        clauses: list[str] = []
+        args: list[Any] = []
+
+        def arg(value: Any) -> str:
+            args.append(value)
+            return f"${len(args)}"
+
+        if query.status is not None:
+            clauses.append(f"status = {arg(query.status.value)}")
+        if query.job_id:
+            clauses.append(f"job_id = {arg(query.job_id)}")
+        if query.start_of_create_time:
+            clauses.append(f"create_time >= {arg(query.start_of_create_time)}")
+        if query.end_of_create_time:
+            clauses.append(f"create_time <= {arg(query.end_of_create_time)}")
+        if query.page_token:
+            created, job_id = decode_page_token(query.page_token)
+            op = "<" if query.descending else ">"
+            clauses.append(f"(create_time, job_id) {op} ({arg(created)}, {arg(job_id)})")
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        order = "DESC" if query.descending else "ASC"
+        sql = (
+            f"SELECT * FROM jobs {where} ORDER BY create_time {order}, job_id {order} LIMIT {arg(query.page_size + 1)}"
+        )
+        rows = await self.pool.fetch(sql, *args)
+        jobs = [JobRecord.from_row(row) for row in rows[: query.page_size]]
+        token = encode_page_token(jobs[-1]) if len(rows) > query.page_size else None
+        return JobPage(jobs, token)
+
+
+def encode_page_token(last: JobRecord) -> str:
+    raw = orjson.dumps([last.create_time.isoformat(), last.job_id])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_page_token(token: str) -> tuple[datetime, str]:
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        created, job_id = orjson.loads(base64.urlsafe_b64decode(padded))
+        return datetime.fromisoformat(created), str(job_id)
+    except (ValueError, TypeError) as exc:
+        raise InvalidParameter.named("NextPageToken", "It is not a token this service issued.") from exc

@@ -1,0 +1,65 @@
+"""Apply `migrations/*.sql` in order, each once, under a PostgreSQL advisory lock.
+
+Invariants: files apply in lexical order (`0001_…`, `0002_…`); each file runs in its own transaction
+together with its row in `schema_migrations`, so a file is either fully applied and recorded or not
+at all. The advisory lock serialises concurrent runners (two pods starting at once): the second waits,
+then finds every file recorded and does nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+
+log = logging.getLogger(__name__)
+
+#: arbitrary, fixed: every snapshotd migrator contends for the same lock ("snapd" in ASCII)
+ADVISORY_LOCK_KEY = 0x736E617064
+
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+
+CREATE_TABLE = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    text PRIMARY KEY,
+    applied_at timestamptz NOT NULL DEFAULT now()
+)
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: str
+    sql: str
+
+
+def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+    """Every `*.sql` file of the directory, sorted by name."""
+    return [Migration(path.stem, path.read_text(encoding="utf-8")) for path in sorted(directory.glob("*.sql"))]
+
+
+async def migrate(dsn: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
+    """Apply what is missing; return the versions applied by this call."""
+    migrations = load_migrations(directory)
+    connection = await asyncpg.connect(dsn)
+    try:
+        await connection.execute("SELECT pg_advisory_lock($1)", ADVISORY_LOCK_KEY)
+        try:
+            await connection.execute(CREATE_TABLE)
+            done = {row["version"] for row in await connection.fetch("SELECT version FROM schema_migrations")}
+            applied: list[str] = []
+            for migration in migrations:
+                if migration.version in done:
+                    continue
+                async with connection.transaction():
+                    await connection.execute(migration.sql)
+                    await connection.execute("INSERT INTO schema_migrations (version) VALUES ($1)", migration.version)
+                log.info("applied migration %s", migration.version)
+                applied.append(migration.version)
+            return applied
+        finally:
+            await connection.execute("SELECT pg_advisory_unlock($1)", ADVISORY_LOCK_KEY)
+    finally:
+        await connection.close()

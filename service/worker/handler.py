@@ -1,0 +1,258 @@
+"""One job, start to end: claim → capture in the pool → upload → finish → event.
+
+The outcome decides what happens to the delivery (the consumer acts on it):
+- ACK: the job reached a final state here, or the delivery was a duplicate of a job another worker
+  owns or already finished.
+- RETRY: a transient failure with attempts left; the job went back to Init and the message is requeued.
+- DEAD: a transient failure on the last attempt; the job is Fail and the message goes to the DLX.
+Final writes run under `asyncio.shield` so a cancellation during shutdown cannot half-record them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import tempfile
+import time
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import asdict
+from enum import StrEnum
+from typing import Any
+
+from service import metrics
+from service.config import Settings
+from service.domain.models import CaptureResult, CaptureSpec, JobStatus, ObjectRef
+from service.domain.snapshot_config import parse_config
+from service.domain.urls import is_http_url, parse_media_url
+from service.errors import AttemptsExhausted, JobTimeout, MediaContentBad, ServiceError
+from service.events.payloads import routing_key, snapshot_complete
+from service.media.capture import capture
+from service.queue.relay import OutboxRelay
+from service.storage.base import BlobStorage
+from service.store.jobs import Event, JobOutcome, JobRecord, JobStore
+from service.store.pool import DATABASE_DOWN
+from service.worker.pool import ExecutorSlot
+
+log = logging.getLogger(__name__)
+
+
+class Delivery(StrEnum):
+    ACK = "ack"
+    RETRY = "retry"
+    DEAD = "dead"
+
+
+class JobHandler:
+    def __init__(
+        self,
+        settings: Settings,
+        jobs: JobStore,
+        storage: BlobStorage,
+        relay: OutboxRelay,
+        executors: ExecutorSlot,
+        owner: str,
+    ) -> None:
+        self.settings = settings
+        self.jobs = jobs
+        self.storage = storage
+        self.relay = relay
+        #: the pool lives in a slot because a broken or stuck pool is replaced between jobs
+        self.executors = executors
+        self.owner = owner
+
+    async def handle(self, job_id: str) -> Delivery:
+        worker = self.settings.worker
+        job = await self.jobs.claim(job_id, self.owner, worker.lease_s)
+        if job is None:
+            log.info("duplicate delivery skipped", extra={"action": "job_skipped", "job_id": job_id})
+            return Delivery.ACK
+        if job.attempts > worker.max_attempts:
+            # Its workers keep dying mid-job (killed, out of memory): stop feeding it to new ones.
+            exhausted = AttemptsExhausted(f"The job was started {job.attempts - 1} times without finishing.")
+            await asyncio.shield(self._finish(job, _failed(exhausted)))
+            return Delivery.DEAD
+        started = time.monotonic()
+        metrics.QUEUE_WAIT_SECONDS.observe(
+            max(0.0, (job.start_time or job.submit_time).timestamp() - job.submit_time.timestamp())
+        )
+        log.info("job started", extra={"action": "job_started", "job_id": job_id, "attempt": job.attempts})
+        delivery = Delivery.ACK
+        last_attempt = job.attempts >= worker.max_attempts
+        limit_s = worker.job_timeout(int(job.template_config.get("Count", 1)))
+        try:
+            async with asyncio.timeout(limit_s):
+                outcome = await self._run_with_lease(job)
+        except TimeoutError:
+            self.executors.kill_and_replace()
+            outcome = _failed(JobTimeout(f"The job did not finish within its {limit_s:g} s time limit."))
+        except ServiceError as exc:
+            if exc.retryable and not last_attempt:
+                return await self._hand_back(job_id, exc.message)
+            outcome = _failed(exc)
+            delivery = Delivery.DEAD if exc.retryable else Delivery.ACK
+        except BrokenProcessPool:
+            # A decoder child died (e.g. a segfault on hostile input). The app replaces the pool; the
+            # job gets another try in a fresh child before it is blamed on its input.
+            if not last_attempt:
+                await self._hand_back(job_id, "the capture process died")
+                raise
+            outcome = _failed(MediaContentBad("The decoder crashed while reading the input."))
+        await asyncio.shield(self._finish(job, outcome))
+        metrics.JOB_SECONDS.labels(job.type, outcome.status.value).observe(time.monotonic() - started)
+        log.log(
+            logging.INFO if outcome.status is JobStatus.SUCCESS else logging.WARNING,
+            "job %s",
+            outcome.status.value,
+            extra={
+                "action": "job_finished",
+                "job_id": job_id,
+                "status": outcome.status.value,
+                "code": outcome.code,
+                "duration_s": round(time.monotonic() - started, 3),
+            },
+        )
+        return delivery
+
+    async def _hand_back(self, job_id: str, why: str) -> Delivery:
+        await asyncio.shield(self.jobs.release(job_id, self.owner))
+        log.info("job handed back for a retry: %s", why, extra={"action": "job_retry", "job_id": job_id})
+        return Delivery.RETRY
+
+    async def _run_with_lease(self, job: JobRecord) -> JobOutcome:
+        renewer = asyncio.create_task(self._renew_lease(job.job_id))
+        try:
+            return await self._run(job)
+        finally:
+            renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewer
+
+    async def _renew_lease(self, job_id: str) -> None:
+        lease_s = self.settings.worker.lease_s
+        while True:
+            await asyncio.sleep(lease_s / 3)
+            try:
+                renewed = await self.jobs.renew_lease(job_id, self.owner, lease_s)
+            except DATABASE_DOWN as exc:
+                # Keep capturing: two more tries remain before the lease runs out, and if the outage
+                # outlasts it the guarded finish refuses this worker's result anyway.
+                log.warning("could not renew the lease: %r", exc, extra={"action": "lease_renew", "job_id": job_id})
+                continue
+            if not renewed:
+                log.warning("lost the lease", extra={"action": "lease_lost", "job_id": job_id})
+                return
+
+    async def _run(self, job: JobRecord) -> JobOutcome:
+        config = parse_config(job.template_config, "TemplateConfig", max_count=self.settings.limits.max_count)
+        output_ref = parse_media_url(job.output["Media"], "Output.Media")
+        media = job.input["Media"]
+        ssrf_allow: tuple[str, ...] | None = None
+        if is_http_url(media):
+            # A user's URL: read directly, every connection checked by the SSRF guard.
+            source = media
+            ssrf_allow = tuple(p.strip() for p in self.settings.callbacks.ssrf_allow.split(",") if p.strip())
+        else:
+            source = await self.storage.readable_source(parse_media_url(media, "Input.Media"))
+        scratch = tempfile.mkdtemp(prefix=f"job-{job.job_id}-", dir=self.settings.worker.scratch_dir or None)
+        try:
+            spec = CaptureSpec(
+                source=source,
+                config=config,
+                output_key=output_ref.key,
+                scratch_dir=scratch,
+                jpeg_quality=self.settings.worker.jpeg_quality,
+                max_input_pixels=self.settings.limits.max_input_pixels,
+                max_input_bytes=self.settings.limits.max_input_mb * 1024 * 1024,
+                max_duration_ms=self.settings.limits.max_duration_s * 1000,
+                decode_threads=self.settings.worker.decode_threads,
+                ssrf_allow=ssrf_allow,
+            )
+            loop = asyncio.get_running_loop()
+            metrics.POOL_BUSY.inc()
+            try:
+                result: CaptureResult = await loop.run_in_executor(self.executors(), capture, spec)
+            finally:
+                metrics.POOL_BUSY.dec()
+            metrics.FRAMES_DECODED.inc(result.frames_decoded)
+            metrics.BYTES_READ.inc(result.bytes_read)
+            metrics.IMAGES_WRITTEN.inc(result.count)
+            await self._upload(output_ref.bucket, result)
+        finally:
+            await asyncio.to_thread(shutil.rmtree, scratch, True)
+        return JobOutcome(
+            status=JobStatus.SUCCESS,
+            count=result.count,
+            images=[_pascal(asdict(image)) for image in result.images],
+            dropped=[_pascal(asdict(slot)) for slot in result.dropped],
+            artifacts=[{"Key": a.key, "ContentType": a.content_type, "Bytes": a.bytes} for a in result.artifacts],
+            stats={
+                "DurationMs": result.duration_ms,
+                "FramesDecoded": result.frames_decoded,
+                "BytesRead": result.bytes_read,
+                **result.stats,
+            },
+        )
+
+    async def _upload(self, bucket: str, result: CaptureResult) -> None:
+        """Every artifact under its final key; the same keys on a retry, so uploads are idempotent."""
+        gate = asyncio.Semaphore(self.settings.worker.upload_concurrency)
+
+        async def put(key: str, path: str, content_type: str) -> None:
+            async with gate:
+                with metrics.UPLOAD_SECONDS.time():
+                    await self.storage.put_file(ObjectRef(bucket, key), path, content_type)
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                for artifact in result.artifacts:
+                    group.create_task(put(artifact.key, artifact.path, artifact.content_type))
+        except ExceptionGroup as failed:
+            # The storage error (retryable or not) decides the job's fate, not the group around it.
+            first: BaseException = failed
+            while isinstance(first, BaseExceptionGroup):
+                first = first.exceptions[0]
+            raise first from None
+
+    async def _finish(self, job: JobRecord, outcome: JobOutcome) -> JobRecord | None:
+        finished = await self.jobs.finish(job.job_id, self.owner, outcome, self._completion_event)
+        if finished is None:
+            log.warning("finish lost: another worker owns the job", extra={"job_id": job.job_id})
+            return None
+        self.relay.poke()
+        return finished
+
+    def _completion_event(self, job: JobRecord) -> Event:
+        envelope = snapshot_complete(
+            {
+                "JobId": job.job_id,
+                "Status": job.status.value,
+                "Code": job.code or "",
+                "Message": job.message or "",
+                "Type": job.type,
+                "Count": job.count,
+                "Output": job.output,
+                "UserData": job.user_data or "",
+                "Summary": {"Dropped": len(job.dropped), "Artifacts": len(job.artifacts), **job.stats},
+            },
+            user_id=self.settings.amqp.event_user_id,
+        )
+        return routing_key(envelope), dict(envelope), envelope["MessageId"]
+
+
+def _failed(exc: ServiceError) -> JobOutcome:
+    return JobOutcome(status=JobStatus.FAIL, code=exc.code, message=exc.message)
+
+
+#: engine field names whose PascalCase is not simply their capitalised parts
+_NAMES = {"keyframe": "KeyFrame"}
+
+
+def _pascal(record: dict[str, Any]) -> dict[str, Any]:
+    """Engine records in the API's PascalCase, dropping unset optional fields."""
+    return {
+        _NAMES.get(key) or "".join(part.capitalize() for part in key.split("_")): value
+        for key, value in record.items()
+        if value is not None
+    }

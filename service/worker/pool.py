@@ -1,0 +1,63 @@
+"""The capture process pool: spawn context, an initializer, and children recycled after K jobs.
+
+Spawn (not fork) because the parent runs an event loop and holds sockets a forked child must not
+inherit; named explicitly because the platform default changed in Python 3.14. Recycling children
+bounds any memory a decoder leaks.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+from concurrent.futures import Executor, ProcessPoolExecutor
+
+from service.config import WorkerSettings
+from service.media.capture import init_worker
+
+log = logging.getLogger(__name__)
+
+
+def make_executor(settings: WorkerSettings) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(
+        max_workers=settings.pool_size,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=init_worker,
+        max_tasks_per_child=settings.max_tasks_per_child,
+    )
+
+
+class ExecutorSlot:
+    """Holds the process pool and replaces it when a child died or must be killed."""
+
+    def __init__(self, settings: WorkerSettings) -> None:
+        self.settings = settings
+        self.executor: ProcessPoolExecutor = make_executor(settings)
+
+    def __call__(self) -> Executor:
+        return self.executor
+
+    def replace_if_broken(self) -> None:
+        """A job saw BrokenProcessPool: start a new pool, unless that was an old one already replaced."""
+        # _broken is private but the only way to tell; a job of a killed pool must not replace its successor.
+        if not getattr(self.executor, "_broken", False):
+            return
+        log.warning("capture pool broken by a dying child; starting a new one")
+        broken, self.executor = self.executor, make_executor(self.settings)
+        broken.shutdown(wait=False, cancel_futures=True)
+
+    def kill_and_replace(self) -> None:
+        """A child is stuck (a job outlived its timeout): kill the pool's children, start a new pool.
+
+        ProcessPoolExecutor cannot cancel a running task, so the only way to free a stuck decoder is
+        to kill its process. Other jobs running in the same pool see BrokenProcessPool and are
+        handed back for another attempt.
+        """
+        log.warning("killing the capture pool's processes: a job outlived its timeout")
+        stuck, self.executor = self.executor, make_executor(self.settings)
+        # _processes is private, but it is the only handle on the children (CPython 3.11-3.14).
+        for process in list((stuck._processes or {}).values()):
+            process.kill()
+        stuck.shutdown(wait=False, cancel_futures=True)
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=True)

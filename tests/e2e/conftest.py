@@ -1,0 +1,103 @@
+"""The whole pipeline in one test process: the real API on a loopback port, a real worker (with its
+spawn process pool) consuming RabbitMQ, PostgreSQL, and local or S3-compatible storage."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import aio_pika
+import orjson
+from aio_pika.abc import AbstractQueue
+from aiohttp.test_utils import TestClient, TestServer
+
+from service.api.app import create_app
+from service.config import Settings
+from service.queue import topology
+from service.worker.app import run_worker
+from tests.conftest import AMQP_URL
+from tests.ice import call
+
+#: generous: the first job also pays for spawning the pool's processes
+JOB_WAIT_S = 60.0
+
+
+@dataclass
+class Stack:
+    api: TestClient
+    settings: Settings
+    events: AbstractQueue
+    #: the in-process worker, when the stack runs one (fault tests run workers as processes)
+    stop_event: asyncio.Event | None = None
+    worker: asyncio.Task[None] | None = None
+
+    async def stop_worker(self) -> None:
+        """SIGTERM's path: stop consuming, drain in-flight jobs, close."""
+        if self.stop_event is not None and self.worker is not None:
+            self.stop_event.set()
+            await asyncio.wait_for(self.worker, 60)
+
+    async def wait_final(self, job_id: str, timeout_s: float = JOB_WAIT_S) -> dict[str, Any]:
+        """Poll GetSnapshotJob until the job is Success or Fail."""
+        async with asyncio.timeout(timeout_s):
+            while True:
+                status, body = await call(self.api, "GetSnapshotJob", JobId=job_id)
+                assert status == 200, body
+                if body["SnapshotJob"]["Status"] in ("Success", "Fail"):
+                    return body["SnapshotJob"]
+                await asyncio.sleep(0.05)
+
+    async def next_event(self, timeout_s: float = 10.0) -> dict[str, Any]:
+        async with asyncio.timeout(timeout_s):
+            while True:
+                message = await self.events.get(no_ack=True, fail=False)
+                if message is not None:
+                    return orjson.loads(message.body)
+                await asyncio.sleep(0.05)
+
+    async def drain_events(self) -> list[dict[str, Any]]:
+        found = []
+        while (message := await self.events.get(no_ack=True, fail=False)) is not None:
+            found.append(orjson.loads(message.body))
+        return found
+
+
+@contextlib.asynccontextmanager
+async def running_api(
+    settings: Settings, events_queue: str | None = None
+) -> AsyncIterator[tuple[TestClient, AbstractQueue]]:
+    """The API on a loopback port and a queue bound to every completion event.
+
+    With `events_queue` the queue is durable under that name (it survives a broker restart);
+    otherwise it is exclusive to this connection.
+    """
+    async with await aio_pika.connect_robust(AMQP_URL) as connection:
+        channel = await connection.channel()
+        topo = await topology.declare(channel, settings.amqp)
+        if events_queue:
+            events = await channel.declare_queue(events_queue, durable=True)
+        else:
+            events = await channel.declare_queue(exclusive=True)
+        await events.bind(topo.events_exchange, routing_key="SnapshotComplete.*")
+        try:
+            async with TestClient(TestServer(create_app(settings))) as api:
+                yield api, events
+        finally:
+            if events_queue:
+                await events.delete(if_unused=False, if_empty=False)
+
+
+@contextlib.asynccontextmanager
+async def running_stack(settings: Settings) -> AsyncIterator[Stack]:
+    """API + in-process worker + the events queue; the worker drains on exit."""
+    async with running_api(settings) as (api, events):
+        stop = asyncio.Event()
+        worker = asyncio.create_task(run_worker(settings, stop, handle_signals=False))
+        stack = Stack(api, settings, events, stop, worker)
+        try:
+            yield stack
+        finally:
+            await stack.stop_worker()

@@ -1,0 +1,50 @@
+"""Settings: read from a mapping, validated with a message naming the variable, passwords masked."""
+
+from __future__ import annotations
+
+import pytest
+
+from service.__main__ import build_parser
+from service.config import ConfigError, Settings, describe
+
+
+def test_defaults_point_at_local_services() -> None:
+    settings = Settings.from_env({})
+
+    assert settings.http.port == 8080
+    assert settings.storage.backend == "local"
+    assert settings.storage.root == "./data/storage"
+    assert settings.amqp.url.startswith("amqp://")
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"SNAPSHOTD_HTTP_PORT": "eighty"}, "SNAPSHOTD_HTTP_PORT"),
+        ({"SNAPSHOTD_HTTP_PORT": "70000"}, "SNAPSHOTD_HTTP_PORT"),
+        ({"SNAPSHOTD_STORAGE_BACKEND": "ftp"}, "SNAPSHOTD_STORAGE_BACKEND"),
+        ({"SNAPSHOTD_DATABASE_URL": "mysql://x"}, "SNAPSHOTD_DATABASE_URL"),
+        ({"SNAPSHOTD_WORKER_PROCESSES": "-1"}, "SNAPSHOTD_WORKER_PROCESSES"),
+        ({"SNAPSHOTD_JPEG_QUALITY": "100"}, "SNAPSHOTD_JPEG_QUALITY"),
+    ],
+)
+def test_bad_values_name_the_variable(env: dict[str, str], variable: str) -> None:
+    with pytest.raises(ConfigError, match=variable):
+        Settings.from_env(env)
+
+
+def test_masked_hides_passwords() -> None:
+    settings = Settings.from_env({"SNAPSHOTD_AMQP_URL": "amqp://user:hunter2@broker:5672/vhost"})
+
+    masked = settings.masked()
+    assert "hunter2" not in str(masked)
+    assert masked["SNAPSHOTD_AMQP_URL"] == "amqp://user:***@broker:5672/vhost"
+
+
+def test_help_lists_every_setting(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--help"])
+
+    printed = capsys.readouterr().out
+    for variable, _, _ in describe():
+        assert variable in printed
