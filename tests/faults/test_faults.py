@@ -160,6 +160,9 @@ async def test_postgres_restart_answers_503_then_recovers_without_losing_jobs(
         try:
             status, body = await call(stack.api, "SubmitSnapshotJob", **params)
             assert (status, body["Code"]) == (503, "ServiceUnavailable")
+            # Stay down long enough for every background loop (relay, sweeper, callback sender,
+            # lease renewal) to meet the outage: none of them may die of it.
+            await asyncio.sleep(2.5)
         finally:
             await asyncio.to_thread(run_quietly, *cluster, "start")
         async with asyncio.timeout(60):
