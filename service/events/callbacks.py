@@ -69,6 +69,10 @@ class CallbackSender:
                 except (*DATABASE_DOWN, asyncpg.PostgresError) as exc:
                     log.warning("callback sender cannot reach the database: %r", exc)
                     due = []
+                except Exception:
+                    # A sender that dies silently stops every callback: log loudly and keep going.
+                    log.exception("callback sender pass failed")
+                    due = []
                 if len(due) < BATCH:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), POLL_S)

@@ -3,6 +3,12 @@
 One persistent keep-alive connection per job (reconnected when the server drops it), fixed-size blocks
 fetched with `Range: bytes=a-b`, a small LRU block cache (FFmpeg re-reads the moov and index regions) and
 read-ahead that grows while reads are sequential. `bytes_fetched` counts body bytes received.
+
+Why small blocks and length-aware fetches: when the demuxer wants a whole packet, FFmpeg's AVIO bypasses
+its buffer and asks for exactly the packet's length in one read. A keyframe snapshot is one such read after
+a seek, so the reader fetches the blocks that read covers in one request and nothing past them; the block
+size only bounds the over-read at the edges. Sequential reads (demuxing forward in `normal` mode) still
+grow the read-ahead so long runs cost few requests.
 """
 
 from __future__ import annotations
@@ -16,13 +22,15 @@ from urllib.parse import urlsplit
 from service.errors import BlockedAddress, MediaContentBad, MediaNotFound, StorageUnavailable
 from service.net.ssrf import check_address, parse_allow_list
 
-#: 256 KiB: one keyframe packet of a 1080p stream is ~0.1–0.3 MB (engine-performance.md), so one block
-#: usually serves a keyframe snapshot
-BLOCK_SIZE = 256 * 1024
-#: 16 blocks = 4 MiB of cache, enough for a moov/index region plus the current GOP
-CACHE_BLOCKS = 16
-#: read-ahead cap while reads stay sequential (blocks per request)
-MAX_READAHEAD = 8
+#: 16 KiB: the over-read at each edge of a packet read
+BLOCK_SIZE = 16 * 1024
+#: FFmpeg's AVIO buffer for a reader-backed container (PyAV's default is 32 KiB). A packet larger than
+#: the buffer is read in one call of exactly its size, so a small buffer keeps a keyframe read exact.
+AVIO_BUFFER_SIZE = 8 * 1024
+#: 8 MiB of cache, enough for a moov/index region plus the current GOP
+CACHE_BYTES = 8 * 1024 * 1024
+#: read-ahead cap while reads stay sequential (bytes per request)
+MAX_READAHEAD_BYTES = 2 * 1024 * 1024
 #: a dropped keep-alive connection is reopened this many times per request
 RETRIES = 2
 _CONTENT_RANGE = re.compile(r"bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)")
@@ -37,7 +45,7 @@ class RangeReader(io.RawIOBase):
         url: str,
         *,
         block_size: int | None = None,
-        cache_blocks: int = CACHE_BLOCKS,
+        cache_bytes: int = CACHE_BYTES,
         timeout: float = 30.0,
         ssrf_allow: tuple[str, ...] | None = None,
     ) -> None:
@@ -56,7 +64,8 @@ class RangeReader(io.RawIOBase):
         # read at call time so tests (and tuning) can change the module default
         self._block = block_size or BLOCK_SIZE
         self._cache: OrderedDict[int, bytes] = OrderedDict()
-        self._cache_blocks = cache_blocks
+        self._cache_blocks = max(1, cache_bytes // self._block)
+        self._max_readahead = max(1, MAX_READAHEAD_BYTES // self._block)
         self._pos = 0
         self._last_block = -2
         self._readahead = 1
@@ -145,14 +154,17 @@ class RangeReader(io.RawIOBase):
         while len(self._cache) > self._cache_blocks:
             self._cache.popitem(last=False)
 
-    def _load(self, index: int) -> bytes:
+    def _load(self, index: int, wanted_last: int) -> bytes:
+        """Block `index`, fetching it with at least the blocks up to `wanted_last` the caller reads next."""
         cached = self._cache.get(index)
         if cached is not None:
             self._cache.move_to_end(index)
             return cached
         # sequential reads (demuxing forward) double the read-ahead; a jump (seek) resets it
-        self._readahead = min(self._readahead * 2, MAX_READAHEAD) if index == self._last_block + 1 else 1
-        last = min(index + self._readahead, (self.size - 1) // self._block + 1)
+        self._readahead = min(self._readahead * 2, self._max_readahead) if index == self._last_block + 1 else 1
+        # what this read covers, in one request, but never more than the cache keeps
+        span = min(max(self._readahead, wanted_last - index + 1), self._cache_blocks)
+        last = min(index + span, (self.size - 1) // self._block + 1)
         start, end = index * self._block, min(last * self._block, self.size) - 1
         status, body, _ = self._get(start, end)
         self._check(status)
@@ -189,9 +201,10 @@ class RangeReader(io.RawIOBase):
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
         view = memoryview(buffer).cast("B")
         done = 0
+        wanted_last = (min(self._pos + len(view), self.size) - 1) // self._block
         while done < len(view) and self._pos < self.size:
             index, offset = divmod(self._pos, self._block)
-            block = self._load(index)
+            block = self._load(index, wanted_last)
             chunk = block[offset : offset + len(view) - done]
             if not chunk:
                 break

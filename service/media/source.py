@@ -17,7 +17,7 @@ import av.stream
 import av.video.stream
 
 from service.errors import MediaContentBad, MediaError, MediaNotFound, MediaTooLarge
-from service.media.range_reader import RangeReader
+from service.media.range_reader import AVIO_BUFFER_SIZE, RangeReader
 
 
 def content_bad(exc: BaseException) -> MediaContentBad:
@@ -78,7 +78,7 @@ def _open_container(
             reader.close()
             raise
         try:
-            return av.open(reader, mode="r"), reader
+            return av.open(reader, mode="r", buffer_size=AVIO_BUFFER_SIZE), reader
         except av.FFmpegError as exc:
             reader.close()
             raise content_bad(exc) from None

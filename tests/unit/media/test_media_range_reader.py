@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import av
 import pytest
 from PIL import Image
 
@@ -162,3 +163,41 @@ def test_http_errors(run: Run, server: tuple[str, Stats]) -> None:
         run(f"{url}/missing.mp4")
     with pytest.raises(MediaContentBad, match="empty"):
         run(f"{url}/empty.mp4")
+
+
+def _keyframe_packets(path: Path) -> list[tuple[int, int]]:
+    """(byte offset, size) of every video keyframe packet, from the container's index."""
+    with av.open(str(path)) as container:
+        return [
+            (packet.pos, packet.size)
+            for packet in container.demux(video=0)
+            if packet.is_keyframe and packet.size and packet.pos is not None
+        ]
+
+
+def _index_bytes(path: Path) -> int:
+    """Size of the mp4's top-level boxes other than the media data (ftyp, moov, free…)."""
+    data, offset, total = path.read_bytes(), 0, 0
+    while offset + 8 <= len(data):
+        size, kind = int.from_bytes(data[offset : offset + 4], "big"), data[offset + 4 : offset + 8]
+        size = size or len(data) - offset
+        if kind != b"mdat":
+            total += size
+        offset += size
+    return total
+
+
+def test_keyframe_job_reads_the_keyframe_packets_and_little_else(
+    run: Run, server: tuple[str, Stats], long_clip: Path
+) -> None:
+    url, stats = server
+    keyframes = _keyframe_packets(long_clip)
+    result = run(f"{url}/long.mp4", time_ms=0, interval_s=2, count=len(keyframes))
+    assert result.count == len(keyframes)
+    needed = sum(size for _, size in keyframes) + _index_bytes(long_clip)
+    # The target: each packet read rounds out by at most 32 KiB in all, the index is read once (+64 KiB).
+    allowance = len(keyframes) * 32 * 1024 + 64 * 1024
+    assert result.bytes_read == stats.bytes_sent
+    assert result.bytes_read <= needed + allowance, (result.bytes_read, needed, long_clip.stat().st_size)
+    # One request per keyframe (plus the index), not one per AVIO buffer.
+    assert stats.requests <= len(keyframes) + 8, stats.requests
