@@ -6,7 +6,8 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from typing import Any
 
 from service import run_cli
 from service.config import ConfigError, Settings, describe
@@ -62,13 +63,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.info("settings: %s", settings.masked())
     runner = {"api": run_api, "worker": run_worker, "up": run_up, "migrate": run_migrate}[args.command]
     try:
-        asyncio.run(runner(settings))
+        run_event_loop(runner(settings), settings.runtime.event_loop)
     except KeyboardInterrupt:
         pass
     except Exception as exc:
         log.error("snapshotd %s stopped: %s", args.command, exc)
         return 1
     return 0
+
+
+def run_event_loop(main: Coroutine[Any, Any, None], event_loop: str) -> None:
+    """Run `main` on uvloop (libuv; less CPU per request) or the standard loop."""
+    if event_loop == "uvloop":
+        import uvloop
+
+        uvloop.run(main)
+    else:
+        asyncio.run(main)
 
 
 async def run_migrate(settings: Settings) -> None:

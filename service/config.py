@@ -186,6 +186,13 @@ class LogSettings:
     format: str = setting("text", "log format: text or json", env="LOG_FORMAT")
 
 
+@dataclass(frozen=True, slots=True)
+class RuntimeSettings:
+    event_loop: str = setting(
+        "uvloop", "event loop of api, worker and up: uvloop (faster) or asyncio (the standard one)", env="EVENT_LOOP"
+    )
+
+
 _GROUPS: dict[str, type] = {
     "database": DatabaseSettings,
     "amqp": AmqpSettings,
@@ -196,6 +203,7 @@ _GROUPS: dict[str, type] = {
     "auth": AuthSettings,
     "callbacks": CallbackSettings,
     "log": LogSettings,
+    "runtime": RuntimeSettings,
 }
 
 
@@ -210,6 +218,7 @@ class Settings:
     auth: AuthSettings = field(default_factory=AuthSettings)
     callbacks: CallbackSettings = field(default_factory=CallbackSettings)
     log: LogSettings = field(default_factory=LogSettings)
+    runtime: RuntimeSettings = field(default_factory=RuntimeSettings)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -252,6 +261,7 @@ class Settings:
                 "DATABASE_POOL_MAX must be >= DATABASE_POOL_MIN >= 1",
             ),
             (self.log.format in ("text", "json"), "LOG_FORMAT must be text or json"),
+            (self.runtime.event_loop in ("uvloop", "asyncio"), "EVENT_LOOP must be uvloop or asyncio"),
             (
                 self.log.level.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"),
                 "LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR",

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from service.__main__ import build_parser
+from service.__main__ import build_parser, run_event_loop
 from service.config import ConfigError, Settings, describe
 
 
@@ -26,6 +28,7 @@ def test_defaults_point_at_local_services() -> None:
         ({"SNAPSHOTD_DATABASE_URL": "mysql://x"}, "SNAPSHOTD_DATABASE_URL"),
         ({"SNAPSHOTD_WORKER_PROCESSES": "-1"}, "SNAPSHOTD_WORKER_PROCESSES"),
         ({"SNAPSHOTD_JPEG_QUALITY": "100"}, "SNAPSHOTD_JPEG_QUALITY"),
+        ({"SNAPSHOTD_EVENT_LOOP": "tokio"}, "SNAPSHOTD_EVENT_LOOP"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], variable: str) -> None:
@@ -48,3 +51,15 @@ def test_help_lists_every_setting(capsys: pytest.CaptureFixture[str]) -> None:
     printed = capsys.readouterr().out
     for variable, _, _ in describe():
         assert variable in printed
+
+
+@pytest.mark.parametrize(("event_loop", "loop_module"), [("uvloop", "uvloop"), ("asyncio", "asyncio")])
+def test_the_event_loop_setting_picks_the_loop(event_loop: str, loop_module: str) -> None:
+    seen: list[str] = []
+
+    async def main() -> None:
+        seen.append(type(asyncio.get_running_loop()).__module__)
+
+    run_event_loop(main(), event_loop)
+
+    assert len(seen) == 1 and seen[0].startswith(loop_module)
