@@ -152,6 +152,11 @@ class AuthSettings:
     clock_skew_s: int = setting(
         900, "accepted distance between a request's signing time and ours", env="AUTH_CLOCK_SKEW_S"
     )
+    nonce_store: str = setting(
+        "postgres",
+        "where signature nonces are remembered: postgres (every replica refuses a replay) or memory (one API process)",
+        env="NONCE_STORE",
+    )
     rate_per_s: float = setting(0.0, "requests per second allowed per access key (0: no limit)", env="RATE_LIMIT_PER_S")
     rate_burst: int = setting(100, "requests an access key may send in a burst", env="RATE_LIMIT_BURST")
 
@@ -262,6 +267,7 @@ class Settings:
             ),
             (self.log.format in ("text", "json"), "LOG_FORMAT must be text or json"),
             (self.runtime.event_loop in ("uvloop", "asyncio"), "EVENT_LOOP must be uvloop or asyncio"),
+            (self.auth.nonce_store in ("postgres", "memory"), "NONCE_STORE must be postgres or memory"),
             (
                 self.log.level.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"),
                 "LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR",

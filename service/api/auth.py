@@ -7,8 +7,9 @@ seen within that window, and its access key has tokens left. Errors are ICE's:
 `SignatureNonceUsed`, and 403 `Throttling.User` with `x-acs-retry-after` (the SDK then raises its
 ThrottlingException).
 
-The nonce cache is per process: with several API replicas a replay could land on another replica
-within the window. The signing-time window bounds that exposure.
+Nonces are remembered in PostgreSQL by default (`SNAPSHOTD_NONCE_STORE=postgres`), so a replay is
+refused by every replica; `memory` keeps them per process, one statement less per request, and is only
+safe with a single API process. The rate limit's token buckets are per process either way.
 """
 
 from __future__ import annotations
@@ -23,17 +24,20 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from service.api.envelope import error
-from service.api.keys import ACCESS_KEY_ID, SETTINGS
+from service.api.keys import ACCESS_KEY_ID, PG_POOL, SETTINGS
 from service.api.params import FORM
 from service.api.signing import SignedRequest, Verified, verify_rpc_v1, verify_v3
 from service.config import AuthSettings
 from service.errors import AuthError, NonceUsed, Throttled, TimestampExpired
 from service.storage.signed_urls import FILES_PREFIX
+from service.store import nonces
 
 #: paths that stay open: probes must answer without credentials
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
 #: nonces remembered at most (a bound on memory whatever the request rate)
 MAX_NONCES = 1_000_000
+#: how often each replica deletes expired nonces from PostgreSQL
+PURGE_EVERY_S = 60.0
 
 
 class NonceCache:
@@ -101,7 +105,11 @@ class Authenticator:
     def __init__(self, settings: AuthSettings) -> None:
         self.keys = settings.keys()
         self.skew_s = settings.clock_skew_s
-        self.nonces = NonceCache(window_s=2 * settings.clock_skew_s)
+        # a nonce must be refused as long as a request carrying it would pass the time check
+        self.window_s = 2 * settings.clock_skew_s
+        self.nonces = NonceCache(window_s=self.window_s)
+        self.shared_nonces = settings.nonce_store == "postgres"
+        self.next_purge = 0.0
         self.buckets = TokenBuckets(settings.rate_per_s, settings.rate_burst) if settings.rate_per_s else None
 
     def verify(self, request: SignedRequest, now: float) -> Verified:
@@ -116,9 +124,20 @@ class Authenticator:
             raise TimestampExpired(
                 f"The signing time {verified.timestamp} is more than {self.skew_s} s from the server's time."
             )
-        if not self.nonces.add(f"{verified.access_key_id}:{verified.nonce}", now):
-            raise NonceUsed(f"The nonce {verified.nonce} was used before.")
         return verified
+
+    async def check_nonce(self, app: web.Application, verified: Verified, now: float) -> None:
+        """Refuse a nonce seen within the window: in this process first, then across replicas."""
+        key = f"{verified.access_key_id}:{verified.nonce}"
+        fresh = self.nonces.add(key, now)
+        if fresh and self.shared_nonces:
+            pool = app[PG_POOL]
+            if time.monotonic() >= self.next_purge:
+                self.next_purge = time.monotonic() + PURGE_EVERY_S
+                await nonces.purge(pool)
+            fresh = await nonces.remember(pool, key, self.window_s)
+        if not fresh:
+            raise NonceUsed(f"The nonce {verified.nonce} was used before.")
 
     def middleware(self) -> web.middleware:  # type: ignore[valid-type]
         @web.middleware
@@ -129,6 +148,7 @@ class Authenticator:
             body = await request.read()
             now = time.time()
             verified = self.verify(signed_request(request, body), now)
+            await self.check_nonce(request.app, verified, now)
             request[ACCESS_KEY_ID] = verified.access_key_id
             if self.buckets is not None:
                 wait_s = self.buckets.take(verified.access_key_id, time.monotonic())

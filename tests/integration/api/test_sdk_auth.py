@@ -175,6 +175,25 @@ async def test_replayed_nonce_is_refused(signed_api: TestClient) -> None:
     assert (replay.status, (await replay.json())["Code"]) == (400, "SignatureNonceUsed")
 
 
+@pytest.mark.parametrize(("store", "replay_code"), [("postgres", "SignatureNonceUsed"), ("memory", "JobNotFound")])
+async def test_a_replay_on_another_replica_is_refused_with_the_shared_nonce_store(
+    base_env: dict[str, str], store: str, replay_code: str
+) -> None:
+    env = {**base_env, "SNAPSHOTD_ACCESS_KEYS": f"{KEY_ID}:{SECRET}", "SNAPSHOTD_NONCE_STORE": store}
+    # two API replicas over one database
+    async with (
+        TestClient(TestServer(create_app(Settings.from_env(env)))) as one,
+        TestClient(TestServer(create_app(Settings.from_env(env)))) as two,
+    ):
+        headers = v3_headers(one.port, {"JobId": "x"}, when=datetime.now(UTC), nonce=uuid.uuid4().hex)
+        first = await one.post("/", params={"JobId": "x"}, headers=headers)
+        # the host header is signed: replay it verbatim at the other replica's address
+        replay = await two.post("/", params={"JobId": "x"}, headers=headers)
+
+        assert (first.status, (await first.json())["Code"]) == (404, "JobNotFound")
+        assert (await replay.json())["Code"] == replay_code
+
+
 async def test_stale_signing_time_is_refused(signed_api: TestClient) -> None:
     stale = datetime.now(UTC) - timedelta(minutes=16)
     headers = v3_headers(signed_api.port, {"JobId": "x"}, when=stale, nonce=uuid.uuid4().hex)
