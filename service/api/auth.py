@@ -30,14 +30,12 @@ from service.api.signing import SignedRequest, Verified, verify_rpc_v1, verify_v
 from service.config import AuthSettings
 from service.errors import AuthError, NonceUsed, Throttled, TimestampExpired
 from service.storage.signed_urls import FILES_PREFIX
-from service.store import nonces
+from service.store.nonces import SharedNonces
 
 #: paths that stay open: probes must answer without credentials
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
 #: nonces remembered at most (a bound on memory whatever the request rate)
 MAX_NONCES = 1_000_000
-#: how often each replica deletes expired nonces from PostgreSQL
-PURGE_EVERY_S = 60.0
 
 
 class NonceCache:
@@ -109,7 +107,7 @@ class Authenticator:
         self.window_s = 2 * settings.clock_skew_s
         self.nonces = NonceCache(window_s=self.window_s)
         self.shared_nonces = settings.nonce_store == "postgres"
-        self.next_purge = 0.0
+        self.shared: SharedNonces | None = None
         self.buckets = TokenBuckets(settings.rate_per_s, settings.rate_burst) if settings.rate_per_s else None
 
     def verify(self, request: SignedRequest, now: float) -> Verified:
@@ -131,11 +129,9 @@ class Authenticator:
         key = f"{verified.access_key_id}:{verified.nonce}"
         fresh = self.nonces.add(key, now)
         if fresh and self.shared_nonces:
-            pool = app[PG_POOL]
-            if time.monotonic() >= self.next_purge:
-                self.next_purge = time.monotonic() + PURGE_EVERY_S
-                await nonces.purge(pool)
-            fresh = await nonces.remember(pool, key, self.window_s)
+            if self.shared is None:
+                self.shared = SharedNonces(app[PG_POOL], self.window_s)
+            fresh = await self.shared.remember(key)
         if not fresh:
             raise NonceUsed(f"The nonce {verified.nonce} was used before.")
 

@@ -1,4 +1,4 @@
-"""The shared nonce store on a real PostgreSQL: once per window, expired nonces taken over and purged."""
+"""The shared nonce store on a real PostgreSQL: once per window, coalesced, expired nonces taken over."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from service.store import nonces
+from service.store.nonces import SharedNonces
 
 pytestmark = pytest.mark.pg
 
@@ -20,22 +20,45 @@ async def pool(pg_url: str) -> AsyncIterator[asyncpg.Pool]:
 
 
 async def test_a_nonce_is_accepted_once_within_its_window(pool: asyncpg.Pool) -> None:
-    assert await nonces.remember(pool, "key:n1", 60) is True
-    assert await nonces.remember(pool, "key:n1", 60) is False
-    assert await nonces.remember(pool, "other:n1", 60) is True
+    store = SharedNonces(pool, 60)
+
+    assert await store.remember("key:n1") is True
+    assert await store.remember("key:n1") is False
+    assert await store.remember("other:n1") is True
+    # another replica: its own store, the same table
+    assert await SharedNonces(pool, 60).remember("key:n1") is False
 
 
-async def test_racing_replicas_accept_a_nonce_exactly_once(pool: asyncpg.Pool) -> None:
-    results = await asyncio.gather(*(nonces.remember(pool, "key:race", 60) for _ in range(8)))
+async def test_concurrent_checks_share_statements_and_accept_each_nonce_once(pool: asyncpg.Pool) -> None:
+    store = SharedNonces(pool, 60)
+    other_replica = SharedNonces(pool, 60)
 
-    assert sorted(results) == [False] * 7 + [True]
+    distinct = await asyncio.gather(*(store.remember(f"key:{i}") for i in range(50)))
+    same = await asyncio.gather(
+        *(store.remember("key:race") for _ in range(4)), *(other_replica.remember("key:race") for _ in range(4))
+    )
+
+    assert distinct == [True] * 50
+    assert store.statements < 10  # coalesced, not one round trip per request
+    assert sorted(same) == [False] * 7 + [True]
 
 
 async def test_an_expired_nonce_is_taken_over_and_purged(pool: asyncpg.Pool) -> None:
-    assert await nonces.remember(pool, "key:old", 0.2)
-    assert await nonces.remember(pool, "key:gone", 0.2)
+    short = SharedNonces(pool, 0.2)
+    assert await short.remember("key:old") and await short.remember("key:gone")
     await asyncio.sleep(0.3)
 
-    assert await nonces.remember(pool, "key:old", 60) is True
-    assert await nonces.purge(pool) == 1  # key:gone; key:old lives again
-    assert await pool.fetchval("SELECT count(*) FROM auth_nonces") == 1
+    store = SharedNonces(pool, 60)  # a fresh store purges on its first statement
+    assert await store.remember("key:old") is True
+
+    assert await pool.fetchval("SELECT array_agg(nonce) FROM auth_nonces") == ["key:old"]
+
+
+async def test_a_database_outage_fails_every_waiting_check(pool: asyncpg.Pool) -> None:
+    store = SharedNonces(pool, 60)
+    await pool.close()
+
+    results = await asyncio.gather(*(store.remember(f"key:{i}") for i in range(3)), return_exceptions=True)
+
+    assert all(isinstance(result, asyncpg.InterfaceError) for result in results), results
+    assert store.flusher is None
