@@ -27,6 +27,8 @@ PURGE_EVERY_S = 60.0
 
 
 class SharedNonces:
+    """One API process's view of the shared nonce table; `remember` is safe to call concurrently."""
+
     def __init__(self, pool: asyncpg.Pool, window_s: float) -> None:
         self.pool = pool
         self.window_s = window_s
