@@ -101,8 +101,8 @@ def server(long_clip: Path, zero_byte: Path) -> Iterator[tuple[str, Stats]]:
 
 @pytest.fixture
 def small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
-    # small blocks exercise block boundaries, read-ahead and eviction on a small file
-    monkeypatch.setattr(range_reader, "BLOCK_SIZE", 16 * 1024)
+    # blocks a quarter of the default exercise block boundaries, read-ahead and eviction on a small file
+    monkeypatch.setattr(range_reader, "BLOCK_SIZE", 4 * 1024)
 
 
 def test_reads_like_a_file(server: tuple[str, Stats], long_clip: Path, small_blocks: None) -> None:
