@@ -24,7 +24,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from service.api.envelope import error
-from service.api.keys import ACCESS_KEY_ID, PG_POOL, SETTINGS
+from service.api.keys import ACCESS_KEY_ID, PG_POOL, SETTINGS, SIGNED_ACTION
 from service.api.params import FORM
 from service.api.signing import SignedRequest, Verified, verify_rpc_v1, verify_v3
 from service.config import AuthSettings
@@ -141,11 +141,13 @@ class Authenticator:
             # Probes and docs are open; /files/ URLs carry their own signature (GetSnapshotUrls).
             if request.path in PUBLIC_PATHS or request.path.startswith(FILES_PREFIX):
                 return await handler(request)
+            # Read once: aiohttp keeps the bytes, and `read_params` takes the same ones from there.
             body = await request.read()
             now = time.time()
             verified = self.verify(signed_request(request, body), now)
             await self.check_nonce(request.app, verified, now)
             request[ACCESS_KEY_ID] = verified.access_key_id
+            request[SIGNED_ACTION] = verified.action or ""
             if self.buckets is not None:
                 wait_s = self.buckets.take(verified.access_key_id, time.monotonic())
                 if wait_s:

@@ -22,3 +22,5 @@ URL_SIGNER = web.AppKey("url_signer", UrlSigner)
 REQUEST_ID = web.RequestKey("request_id", str)
 ACTION = web.RequestKey("action", str)
 ACCESS_KEY_ID = web.RequestKey("access_key_id", str)
+#: the action a verified signature covers ("" when it names none); absent when authentication is off
+SIGNED_ACTION = web.RequestKey("signed_action", str)

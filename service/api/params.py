@@ -19,6 +19,7 @@ from aiohttp import web
 from service.errors import InvalidParameter, MissingParameter
 
 FORM = "application/x-www-form-urlencoded"
+JSON = "application/json"
 
 
 class Params:
@@ -81,11 +82,12 @@ class Params:
 async def read_params(request: web.Request) -> Params:
     """Collect query and body parameters; body values win over query values of the same name.
 
-    The body size is capped by the application's `client_max_size` (a 413 before we read it all);
-    `request.read()` caches the body, so the signature check and this reader share one read.
+    The body size is capped by the application's `client_max_size` (a 413 before we read it all).
+    `request.read()` keeps the bytes it read, so when the signature check has read the body already this
+    gets the very same bytes (`can_read_body` is False by then: asking it would drop the body).
     """
     values: dict[str, Any] = dict(parse_qsl(request.rel_url.raw_query_string, keep_blank_values=True))
-    if request.can_read_body:
+    if request.body_exists:
         values.update(_parse_body(await request.read(), request.content_type))
     for name, value in values.items():
         if _has_nul(value):
@@ -105,11 +107,18 @@ def _has_nul(value: Any) -> bool:
 
 
 def _parse_body(body: bytes, content_type: str) -> dict[str, Any]:
+    """Parameters from a body, by what its Content-Type says it is (never by sniffing the bytes)."""
     if not body.strip():
+        # The async SDK client sends `application/octet-stream` with an empty body: nothing to read.
         return {}
     if content_type == FORM:
+        if body.lstrip()[:1] in (b"{", b"["):
+            # curl's -d without -H sends JSON as a form: say so rather than read `{...}` as a key.
+            raise InvalidParameter(
+                "The request body looks like JSON but is sent as a form: set Content-Type: application/json."
+            )
         return dict(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
-    if content_type == "application/json" or body.lstrip()[:1] == b"{":
+    if content_type == JSON:
         try:
             parsed = orjson.loads(body)
         except orjson.JSONDecodeError:
@@ -117,8 +126,9 @@ def _parse_body(body: bytes, content_type: str) -> dict[str, Any]:
         if not isinstance(parsed, dict):
             raise InvalidParameter("The request body must be a JSON object.")
         return parsed
-    # The async SDK client sends `application/octet-stream` with an empty body; anything else is ignored.
-    return {}
+    raise InvalidParameter(
+        f"A request body of Content-Type {content_type!r} is not read: send {JSON} or {FORM}, or no body."
+    )
 
 
 def _from_dotted(values: Mapping[str, Any], name: str) -> dict[str, Any]:

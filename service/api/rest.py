@@ -19,15 +19,12 @@ from typing import Any
 
 from aiohttp import web
 
-from service.api.actions import Action, actions
-from service.api.envelope import ok
-from service.api.keys import ACTION
+from service.api.actions import actions
 from service.api.params import Params, read_params
 from service.api.pipelines import SPEEDS
 from service.api.templates import MAX_PAGE_NUMBER, ORDERS, SYSTEM_STATUSES
 from service.api.templates import MAX_PAGE_SIZE as TEMPLATE_MAX_PAGE_SIZE
 from service.domain.models import JobStatus
-from service.errors import InvalidAction
 from service.store.jobs import MAX_PAGE_SIZE as JOB_MAX_PAGE_SIZE
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -70,23 +67,12 @@ class Route:
         return _PATH_PARAM.findall(self.path)
 
 
-def resolve(name: str) -> Action:
-    """The registered action, looked up per request: a module registering late (or never) is then
-    answered exactly as the ICE endpoint answers an unknown action."""
-    handler = actions.actions.get(name)
-    if handler is None:
-        raise InvalidAction(f'The specified action "{name}" is not valid.')
-    return handler
-
-
 def handler_for(route: Route) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
-        action = resolve(route.action)
-        request[ACTION] = route.action
         params = await read_params(request)
         # Path parameters win: a body's `JobId` must not redirect `GET /v1/snapshot-jobs/{JobId}`.
         values = {**route.defaults, **params.values, **request.match_info}
-        return ok(request, await action(request, Params(values)))
+        return await actions.run(request, route.action, Params(values))
 
     return handle
 

@@ -1,14 +1,16 @@
-"""Verification of Alibaba Cloud request signatures: ACS3-HMAC-SHA256 (V3) and RPC v1 HMAC-SHA1.
+"""Alibaba Cloud request signatures: V3 (ACS3-HMAC-SHA256 and ACS3-HMAC-SM3) and RPC v1 HMAC-SHA1.
 
 Pure functions over a `SignedRequest`, so they are tested against the SDK's captured test vectors
-without a server. Rules (the SDK's own signing code, mirrored):
+without a server. The one V3 canonicalisation serves both sides: `verify_v3` (the API) and `sign_v3`
+(the tests' and benchmarks' clients), so they cannot drift apart. Rules (the SDK's own code, mirrored):
 
 - The query is decoded with form semantics (`+` is a space) and re-encoded RFC 3986 style
   (`quote(v, safe="~")`); the raw query text is never signed as received.
-- V3 signs every header named in `SignedHeaders` (host, user-agent and accept included), values
-  trimmed; the body is bound only through `x-acs-content-sha256`, which we recompute.
+- V3 signs the request path as sent (`/` for ICE actions, the resource path for REST), every header
+  named in `SignedHeaders` (host, user-agent and accept included), values trimmed; the body is bound
+  only through `x-acs-content-sha256`, which we recompute with the algorithm's hash (SM3 for SM3).
 - RPC v1 signs every query parameter (and form-body parameter) except `Signature`, with the key
-  `secret + "&"`.
+  `secret + "&"`; it does not cover the path, which is why the action it names must be the route's.
 Comparisons are constant-time.
 """
 
@@ -24,6 +26,9 @@ from urllib.parse import quote
 from service.errors import AccessKeyNotFound, AuthError, SignatureMismatch
 
 V3_ALGORITHM = "ACS3-HMAC-SHA256"
+V3_SM3_ALGORITHM = "ACS3-HMAC-SM3"
+#: V3 algorithm → hashlib name of its digest (OpenSSL provides SM3; hashlib.new("sm3") uses it)
+V3_DIGESTS = {V3_ALGORITHM: "sha256", V3_SM3_ALGORITHM: "sm3"}
 #: headers a V3 signature must cover for the request to be bound to its action, time and body
 REQUIRED_SIGNED_HEADERS = frozenset(
     {"host", "x-acs-action", "x-acs-version", "x-acs-date", "x-acs-signature-nonce", "x-acs-content-sha256"}
@@ -79,43 +84,96 @@ def parse_authorization(header: str) -> tuple[str, str, list[str], str]:
         raise AuthError(f"The Authorization header lacks {missing.args[0]}.") from None
 
 
+def payload_hash(body: bytes, algorithm: str = V3_ALGORITHM) -> str:
+    """The `x-acs-content-sha256` value: the body's hex digest under the algorithm's hash."""
+    return hashlib.new(V3_DIGESTS[algorithm], body).hexdigest()
+
+
+def v3_string_to_sign(
+    algorithm: str,
+    method: str,
+    path: str,
+    query: Sequence[tuple[str, str]],
+    headers: Mapping[str, str],
+    signed_headers: Sequence[str],
+    body_hash: str,
+) -> str:
+    """The V3 string to sign; `headers` are looked up by lower-case name."""
+    canonical_headers = "".join(f"{name}:{headers.get(name, '').strip()}\n" for name in sorted(signed_headers))
+    canonical_request = "\n".join(
+        [method.upper(), path or "/", canonical_query(query), canonical_headers, ";".join(signed_headers), body_hash]
+    )
+    digest = hashlib.new(V3_DIGESTS[algorithm], canonical_request.encode()).hexdigest()
+    return f"{algorithm}\n{digest}"
+
+
+def _v3_signature(algorithm: str, secret: str, string_to_sign: str) -> str:
+    return hmac.new(secret.encode(), string_to_sign.encode(), V3_DIGESTS[algorithm]).hexdigest()
+
+
+def sign_v3(
+    method: str,
+    path: str,
+    query: Sequence[tuple[str, str]],
+    headers: Mapping[str, str],
+    body: bytes,
+    access_key_id: str,
+    secret: str,
+    algorithm: str = V3_ALGORITHM,
+) -> dict[str, str]:
+    """Sign like the SDK: return `headers` plus `x-acs-content-sha256` and `Authorization`.
+
+    Every header given is signed; pass at least those of REQUIRED_SIGNED_HEADERS but the hash.
+    """
+    signed = {name.lower(): value for name, value in headers.items()}
+    signed["x-acs-content-sha256"] = payload_hash(body, algorithm)
+    names = sorted(signed)
+    to_sign = v3_string_to_sign(algorithm, method, path, query, signed, names, signed["x-acs-content-sha256"])
+    authorization = (
+        f"{algorithm} Credential={access_key_id},SignedHeaders={';'.join(names)},"
+        f"Signature={_v3_signature(algorithm, secret, to_sign)}"
+    )
+    return {**signed, "Authorization": authorization}
+
+
 def verify_v3(request: SignedRequest, secret_for: SecretLookup) -> Verified:
-    """Check an ACS3-HMAC-SHA256 request; return who signed it."""
+    """Check a V3 (ACS3-HMAC-SHA256 or -SM3) request over its real path; return who signed it."""
     algorithm, access_key_id, signed_headers, signature = parse_authorization(request.headers["authorization"])
-    if algorithm != V3_ALGORITHM:
-        raise AuthError(f"Signature algorithm {algorithm!r} is not supported; use {V3_ALGORITHM}.")
+    if algorithm not in V3_DIGESTS:
+        raise AuthError(f"Signature algorithm {algorithm!r} is not supported; use {' or '.join(V3_DIGESTS)}.")
     missing = REQUIRED_SIGNED_HEADERS - set(signed_headers)
     if missing:
         raise AuthError(f"SignedHeaders must include {', '.join(sorted(missing))}.")
     secret = secret_for(access_key_id)
     if secret is None:
         raise AccessKeyNotFound(f"Specified access key is not found: {access_key_id}")
-    body_hash = hashlib.sha256(request.body).hexdigest()
+    body_hash = payload_hash(request.body, algorithm)
     if not hmac.compare_digest(body_hash, request.headers.get("x-acs-content-sha256", "")):
         raise SignatureMismatch(
             "The x-acs-content-sha256 header does not match the request body: the body was altered."
         )
-    canonical_headers = "".join(f"{name}:{request.headers.get(name, '').strip()}\n" for name in sorted(signed_headers))
-    canonical_request = "\n".join(
-        [
-            request.method.upper(),
-            "/",
-            canonical_query(request.query),
-            canonical_headers,
-            ";".join(signed_headers),
-            body_hash,
-        ]
+    string_to_sign = v3_string_to_sign(
+        algorithm, request.method, request.path, request.query, request.headers, signed_headers, body_hash
     )
-    string_to_sign = f"{V3_ALGORITHM}\n{hashlib.sha256(canonical_request.encode()).hexdigest()}"
-    expected = hmac.new(secret.encode(), string_to_sign.encode(), hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, signature.lower()):
+    if not hmac.compare_digest(_v3_signature(algorithm, secret, string_to_sign), signature.lower()):
         raise SignatureMismatch.with_string_to_sign(string_to_sign)
     return Verified(
         access_key_id,
         request.headers["x-acs-date"],
         request.headers["x-acs-signature-nonce"],
-        request.headers.get("x-acs-action"),
+        request.headers["x-acs-action"],
     )
+
+
+def rpc_v1_string_to_sign(method: str, params: Sequence[tuple[str, str]]) -> str:
+    signed = canonical_query([(k, v) for k, v in params if k != "Signature"])
+    return f"{method.upper()}&{rfc3986('/')}&{rfc3986(signed)}"
+
+
+def sign_rpc_v1(method: str, params: Sequence[tuple[str, str]], secret: str) -> str:
+    """The RPC v1 `Signature` of every parameter given (all but `Signature` itself)."""
+    string_to_sign = rpc_v1_string_to_sign(method, params)
+    return base64.b64encode(hmac.new(f"{secret}&".encode(), string_to_sign.encode(), hashlib.sha1).digest()).decode()
 
 
 def verify_rpc_v1(request: SignedRequest, secret_for: SecretLookup) -> Verified:
@@ -130,10 +188,6 @@ def verify_rpc_v1(request: SignedRequest, secret_for: SecretLookup) -> Verified:
     secret = secret_for(values["AccessKeyId"])
     if secret is None:
         raise AccessKeyNotFound(f"Specified access key is not found: {values['AccessKeyId']}")
-    signed = canonical_query([(k, v) for k, v in params if k != "Signature"])
-    string_to_sign = f"{request.method.upper()}&{rfc3986('/')}&{rfc3986(signed)}"
-    digest = hmac.new(f"{secret}&".encode(), string_to_sign.encode(), hashlib.sha1).digest()
-    expected = base64.b64encode(digest).decode()
-    if not hmac.compare_digest(expected, values["Signature"]):
-        raise SignatureMismatch.with_string_to_sign(string_to_sign)
+    if not hmac.compare_digest(sign_rpc_v1(request.method, params, secret), values["Signature"]):
+        raise SignatureMismatch.with_string_to_sign(rpc_v1_string_to_sign(request.method, params))
     return Verified(values["AccessKeyId"], values["Timestamp"], values["SignatureNonce"], values.get("Action"))

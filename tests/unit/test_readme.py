@@ -18,3 +18,10 @@ def test_readme_lists_every_setting() -> None:
 def test_readme_quick_start_names_the_two_commands() -> None:
     text = README.read_text(encoding="utf-8")
     assert "make up" in text and "make test" in text
+
+
+def test_readme_lists_every_input_demuxer() -> None:
+    from service.media.source import SUPPORTED_DEMUXERS
+
+    text = README.read_text(encoding="utf-8")
+    assert [name for name in SUPPORTED_DEMUXERS if f"`{name}`" not in text] == []

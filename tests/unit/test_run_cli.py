@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -15,7 +13,7 @@ from PIL import Image
 from tests import media_factory as mf
 
 # the single-range keep-alive server the engine's own URL tests use
-from tests.unit.media.test_media_range_reader import RangeHandler, Stats
+from tests.range_server import Stats, serve_directory
 
 FPS = 25
 FRAME_MS = 1000 // FPS
@@ -153,17 +151,8 @@ def test_webvtt_writes_the_vtt_beside_its_image_folder(clip: Path, tmp_path: Pat
 
 def test_url_input_is_read_with_range_requests(clip: Path, tmp_path: Path) -> None:
     stats = Stats()
-    handler = type("Handler", (RangeHandler,), {"root": clip.parent, "stats": stats})
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{httpd.server_address[1]}/{clip.name}"
-        done = snapshotd(url, "--time", "4000", "-o", "u.jpg", "--report", "-", cwd=tmp_path)
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join()
+    with serve_directory(clip.parent, stats) as base:
+        done = snapshotd(f"{base}/{clip.name}", "--time", "4000", "-o", "u.jpg", "--report", "-", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert shown(tmp_path / "u.jpg") == 100

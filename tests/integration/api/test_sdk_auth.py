@@ -7,12 +7,9 @@ Covers the job actions through the sync and async clients with V3 signatures and
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from urllib.parse import quote
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -21,8 +18,9 @@ from alibabacloud_ice20201109.client import Client
 from alibabacloud_tea_openapi.exceptions import ClientException, ThrottlingException
 
 from service.api.app import create_app
+from service.api.signing import sign_rpc_v1, sign_v3
 from service.config import Settings
-from tests.ice import sdk_client, submit_params
+from tests.ice import sdk_call, sdk_client, submit_params
 
 pytestmark = [pytest.mark.pg, pytest.mark.amqp]
 
@@ -136,33 +134,26 @@ async def test_health_needs_no_signature(signed_api: TestClient) -> None:
     assert (await signed_api.get("/healthz")).status == 200
 
 
-def v3_headers(port: int, query: dict[str, str], *, when: datetime, nonce: str) -> dict[str, str]:
-    """Sign like the SDK does (ACS3-HMAC-SHA256 over every header it sends)."""
+def v3_headers(
+    port: int,
+    query: dict[str, str],
+    *,
+    when: datetime,
+    nonce: str,
+    action: str = "GetSnapshotJob",
+    method: str = "POST",
+    path: str = "/",
+    body: bytes = b"",
+) -> dict[str, str]:
+    """Sign like the SDK does (ACS3-HMAC-SHA256), with the one signer the service verifies with."""
     headers = {
         "host": f"127.0.0.1:{port}",
-        "x-acs-action": "GetSnapshotJob",
+        "x-acs-action": action,
         "x-acs-version": "2020-11-09",
         "x-acs-date": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "x-acs-signature-nonce": nonce,
-        "x-acs-content-sha256": hashlib.sha256(b"").hexdigest(),
     }
-    names = sorted(headers)
-    canonical = "\n".join(
-        [
-            "POST",
-            "/",
-            "&".join(f"{k}={quote(v, safe='~')}" for k, v in sorted(query.items())),
-            "".join(f"{n}:{headers[n]}\n" for n in names),
-            ";".join(names),
-            headers["x-acs-content-sha256"],
-        ]
-    )
-    to_sign = "ACS3-HMAC-SHA256\n" + hashlib.sha256(canonical.encode()).hexdigest()
-    signature = hmac.new(SECRET.encode(), to_sign.encode(), hashlib.sha256).hexdigest()
-    headers["Authorization"] = (
-        f"ACS3-HMAC-SHA256 Credential={KEY_ID},SignedHeaders={';'.join(names)},Signature={signature}"
-    )
-    return headers
+    return sign_v3(method, path, list(query.items()), headers, body, KEY_ID, SECRET)
 
 
 async def test_replayed_nonce_is_refused(signed_api: TestClient) -> None:
@@ -217,3 +208,104 @@ async def test_throttling_raises_the_sdks_throttling_exception(base_env: dict[st
 
     assert caught.value.code == "Throttling.User"
     assert caught.value.retry_after >= 1
+
+
+# --- bodies, paths and actions are all covered by the signature -----------------------------------
+
+
+async def test_a_signed_json_body_is_read(signed_api: TestClient) -> None:
+    client = sdk(signed_api)
+    for _ in range(3):
+        await asyncio.to_thread(client.submit_snapshot_job, submit_request())
+
+    page = await asyncio.to_thread(sdk_call, client, "ListSnapshotJobs", body={"PageSize": 2})
+
+    assert len(page["Jobs"]) == 2 and page["NextPageToken"]
+
+
+async def test_the_sdk_signs_rest_paths_and_bodies(signed_api: TestClient) -> None:
+    client = sdk(signed_api)
+    body = submit_params()
+
+    created = await asyncio.to_thread(sdk_call, client, "SubmitSnapshotJob", "/v1/snapshot-jobs", body=body)
+    job_id = created["JobId"]
+    got = await asyncio.to_thread(sdk_call, client, "GetSnapshotJob", f"/v1/snapshot-jobs/{job_id}", "GET")
+
+    assert got["SnapshotJob"]["JobId"] == job_id
+    assert got["SnapshotJob"]["Input"]["Media"] == body["Input"]["Media"]
+
+
+async def test_a_signature_for_one_action_does_not_run_another(signed_api: TestClient) -> None:
+    client = sdk(signed_api)
+    created = await asyncio.to_thread(
+        sdk_call,
+        client,
+        "CreateCustomTemplate",
+        "/v1/templates",
+        body={"Name": "t", "TemplateConfig": {"Type": "Normal", "Count": 2}},
+    )
+    template_id = created["CustomTemplate"]["TemplateId"]
+    route = f"/v1/templates/{template_id}/default"
+    now = datetime.now(UTC)
+
+    # a GetSnapshotJob signed for `/` (never sent), replayed on the REST route: the path is signed
+    for_root = v3_headers(signed_api.port, {}, when=now, nonce=uuid.uuid4().hex)
+    # the same action signed over the route's own path: the action is bound
+    for_route = v3_headers(signed_api.port, {}, when=now, nonce=uuid.uuid4().hex, path=route)
+    answers = [await signed_api.post(route, headers=headers) for headers in (for_root, for_route)]
+
+    assert [(a.status, (await a.json())["Code"]) for a in answers] == [(400, "SignatureDoesNotMatch")] * 2
+    template = await asyncio.to_thread(sdk_call, client, "GetCustomTemplate", f"/v1/templates/{template_id}", "GET")
+    assert template["CustomTemplate"]["IsDefault"] is False
+
+
+async def test_the_action_parameter_cannot_override_the_signed_header(signed_api: TestClient) -> None:
+    query = {"Action": "DeleteCustomTemplate", "TemplateId": "x"}
+    headers = v3_headers(signed_api.port, query, when=datetime.now(UTC), nonce=uuid.uuid4().hex)
+
+    response = await signed_api.post("/", params=query, headers=headers)
+
+    assert (response.status, (await response.json())["Code"]) == (400, "SignatureDoesNotMatch")
+
+
+def rpc_v1_query(action: str, **params: str) -> dict[str, str]:
+    query = {
+        "Action": action,
+        "Format": "json",
+        "Version": "2020-11-09",
+        "AccessKeyId": KEY_ID,
+        "SignatureMethod": "HMAC-SHA1",
+        "SignatureVersion": "1.0",
+        "SignatureNonce": uuid.uuid4().hex,
+        "Timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        **params,
+    }
+    return {**query, "Signature": sign_rpc_v1("POST", list(query.items()), SECRET)}
+
+
+async def test_an_rpc_v1_signature_is_bound_to_its_action_on_rest_routes(signed_api: TestClient) -> None:
+    """RPC v1 does not sign the path: the Action it signs must be the route's."""
+    client = sdk(signed_api)
+    created = await asyncio.to_thread(
+        sdk_call, client, "CreateCustomTemplate", "/v1/templates", body={"Name": "t", "TemplateConfig": {"Count": 1}}
+    )
+    route = f"/v1/templates/{created['CustomTemplate']['TemplateId']}/default"
+
+    wrong = await signed_api.post(route, params=rpc_v1_query("GetSnapshotJob", JobId="x"))
+    right = await signed_api.post(route, params=rpc_v1_query("SetDefaultCustomTemplate"))
+
+    assert (wrong.status, (await wrong.json())["Code"]) == (400, "SignatureDoesNotMatch")
+    assert (right.status, (await right.json())["Success"]) == (200, True)
+
+
+@pytest.mark.parametrize("algorithm", ["ACS3-HMAC-SM3"])
+async def test_the_sdks_sm3_signatures_verify(signed_api: TestClient, algorithm: str) -> None:
+    client = sdk_client(signed_api.port, KEY_ID, SECRET, algorithm=algorithm)
+
+    submitted = await asyncio.to_thread(client.submit_snapshot_job, submit_request())
+    got = await asyncio.to_thread(client.get_snapshot_job, models.GetSnapshotJobRequest(job_id=submitted.body.job_id))
+    wrong = sdk_client(signed_api.port, KEY_ID, "wrong", algorithm=algorithm)
+    error = await sdk_error(wrong.get_snapshot_job, models.GetSnapshotJobRequest(job_id="x"))
+
+    assert got.body.snapshot_job.status == "Init"
+    assert (error.code, error.status_code) == ("SignatureDoesNotMatch", 400)

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import io
-import re
 import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import av
@@ -19,62 +16,8 @@ from service.errors import MediaContentBad, MediaNotFound
 from service.media import range_reader
 from service.media.range_reader import RangeReader
 from tests import media_factory as mf
+from tests.range_server import Stats, serve_directory
 from tests.unit.media.conftest import Run
-
-
-class Stats:
-    def __init__(self) -> None:
-        self.connections = 0
-        self.requests = 0
-        self.bytes_sent = 0
-
-
-class RangeHandler(BaseHTTPRequestHandler):
-    """Serves files from `root` with single-range support; HTTP/1.1 keeps connections open."""
-
-    protocol_version = "HTTP/1.1"
-    root: Path
-    stats: Stats
-
-    def setup(self) -> None:
-        super().setup()
-        self.stats.connections += 1
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        self.stats.requests += 1
-        path = self.root / self.path.lstrip("/")
-        if not path.is_file():
-            self.send_response(404)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        data = path.read_bytes()
-        match = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
-        if match is None:
-            body, status, extra = data, 200, {}
-        else:
-            start = int(match.group(1))
-            end = min(int(match.group(2) or len(data) - 1), len(data) - 1)
-            if start >= len(data):
-                self.send_response(416)
-                self.send_header("Content-Range", f"bytes */{len(data)}")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            body, status = data[start : end + 1], 206
-            extra = {"Content-Range": f"bytes {start}-{end}/{len(data)}"}
-        self.send_response(status)
-        for name, value in extra.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Accept-Ranges", "bytes")
-        self.end_headers()
-        # count before writing: the client may look at the stats as soon as it has the body
-        self.stats.bytes_sent += len(body)
-        self.wfile.write(body)
 
 
 @pytest.fixture(scope="module")
@@ -87,16 +30,8 @@ def long_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def server(long_clip: Path, zero_byte: Path) -> Iterator[tuple[str, Stats]]:
     stats = Stats()
     (long_clip.parent / "empty.mp4").write_bytes(zero_byte.read_bytes())
-    handler = type("Handler", (RangeHandler,), {"root": long_clip.parent, "stats": stats})
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}", stats
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join()
+    with serve_directory(long_clip.parent, stats) as url:
+        yield url, stats
 
 
 @pytest.fixture
