@@ -57,6 +57,7 @@ class HttpSettings:
     host: str = setting("127.0.0.1", "address the API listens on", env="HTTP_HOST")
     port: int = setting(8080, "port the API listens on", env="HTTP_PORT")
     max_body_kb: int = setting(1024, "largest request body accepted, KiB", env="HTTP_MAX_BODY_KB")
+    max_url_kb: int = setting(64, "largest request URL (path and query string) accepted, KiB", env="HTTP_MAX_URL_KB")
     host_id: str = setting("snapshotd", "HostId reported in error responses", env="HOST_ID")
     public_base_url: str = setting(
         "",
@@ -91,6 +92,11 @@ class WorkerSettings:
     max_tasks_per_child: int = setting(
         50, "jobs a capture process runs before it is replaced", env="MAX_TASKS_PER_CHILD"
     )
+    capture_memory_mb: int = setting(
+        768,
+        "memory one capture process may use, MiB: its hard cap, and what the frame and sheet limits derive from",
+        env="CAPTURE_MEMORY_MB",
+    )
     jpeg_quality: int = setting(88, "JPEG quality of output images (1-95)", env="JPEG_QUALITY")
     scratch_dir: str = setting("", "directory for scratch files (empty: the system temp dir)", env="SCRATCH_DIR")
     max_attempts: int = setting(3, "attempts before a job fails for good", env="MAX_ATTEMPTS")
@@ -119,11 +125,19 @@ class WorkerSettings:
     def pool_size(self) -> int:
         return self.processes or _cpu_count()
 
+    @property
+    def capture_memory_bytes(self) -> int:
+        return self.capture_memory_mb * 1024 * 1024
+
 
 @dataclass(frozen=True, slots=True)
 class LimitSettings:
     max_count: int = setting(10000, "largest Count a job may ask for", env="MAX_COUNT")
-    max_input_pixels: int = setting(8192 * 8192, "largest decoded frame accepted, pixels", env="MAX_INPUT_PIXELS")
+    max_input_pixels: int = setting(
+        0,
+        "largest decoded frame accepted, pixels (0: the most CAPTURE_MEMORY_MB decodes; 8K UHD at the default)",
+        env="MAX_INPUT_PIXELS",
+    )
     max_user_data_bytes: int = setting(1024, "largest UserData accepted, bytes", env="MAX_USER_DATA_BYTES")
     max_input_mb: int = setting(51200, "largest input file accepted, MiB (0: no limit)", env="MAX_INPUT_MB")
     max_duration_s: int = setting(43200, "longest input video accepted, seconds (0: no limit)", env="MAX_DURATION_S")
@@ -249,6 +263,7 @@ class Settings:
             ),
             (urlsplit(self.amqp.url).scheme in ("amqp", "amqps"), "AMQP_URL must be an amqp:// URL"),
             (0 < self.http.port < 65536, "HTTP_PORT must be 1..65535"),
+            (self.http.max_body_kb >= 1 and self.http.max_url_kb >= 16, "HTTP_MAX_BODY_KB must be >= 1, _URL_KB >= 16"),
             (self.storage.backend in ("local", "s3"), "STORAGE_BACKEND must be local or s3"),
             (
                 self.storage.s3_addressing_style in ("path", "virtual", "auto"),
@@ -297,8 +312,27 @@ class Settings:
             parse_allow_list(self.callbacks.ssrf_allow)
         except ValueError as exc:
             raise ConfigError(f"{PREFIX}SSRF_ALLOW: {exc}") from None
+        from service.domain.memory import BASE_BYTES, max_input_pixels
+
+        if self.worker.capture_memory_bytes <= 2 * BASE_BYTES:
+            raise ConfigError(f"{PREFIX}CAPTURE_MEMORY_MB must be > {2 * BASE_BYTES // 2**20}")
+        fits = max_input_pixels(self.worker.capture_memory_bytes, self.worker.decode_threads or 1)
+        if self.limits.max_input_pixels > fits:
+            raise ConfigError(
+                f"{PREFIX}MAX_INPUT_PIXELS={self.limits.max_input_pixels} needs more memory than "
+                f"CAPTURE_MEMORY_MB={self.worker.capture_memory_mb} gives a capture process (it decodes up to "
+                f"{fits} pixels): raise CAPTURE_MEMORY_MB or leave MAX_INPUT_PIXELS at 0"
+            )
         if self.auth.enabled and not self.auth.keys():
             raise ConfigError(PREFIX + "AUTH=on needs SNAPSHOTD_ACCESS_KEYS")
+
+    @property
+    def input_pixel_limit(self) -> int:
+        """MAX_INPUT_PIXELS, or the largest frame a capture process's budget decodes when it is 0."""
+        from service.domain.memory import max_input_pixels
+
+        derived = max_input_pixels(self.worker.capture_memory_bytes, self.worker.decode_threads or 1)
+        return self.limits.max_input_pixels or derived
 
     def masked(self) -> dict[str, str]:
         """Every setting by its variable name, passwords masked: safe to log."""

@@ -58,7 +58,15 @@ def create_app(settings: Settings) -> web.Application:
     else:
         log.warning("AUTHENTICATION IS OFF: every request is accepted unsigned (SNAPSHOTD_AUTH=%s)", settings.auth.mode)
     # aiohttp refuses larger bodies with 413 before reading them; error_middleware renders it ICE-style.
-    app = web.Application(middlewares=middlewares, client_max_size=settings.http.max_body_kb * 1024)
+    # Request lines and headers: aiohttp's own refusal is a plain-text 400 the SDK cannot parse, so its
+    # limit sits above ours (at the body's, the memory a request may take anyway) and error_middleware
+    # refuses a long URL itself, in ICE's envelope. Only a line past the body limit meets aiohttp's 400.
+    wire_limit = max(4 * settings.http.max_url_kb, settings.http.max_body_kb) * 1024
+    app = web.Application(
+        middlewares=middlewares,
+        client_max_size=settings.http.max_body_kb * 1024,
+        handler_args={"max_line_size": wire_limit, "max_field_size": wire_limit},
+    )
     app[SETTINGS] = settings
     app.cleanup_ctx.extend([pg_context, relay_context, files.storage_context])
     app.router.add_route("POST", "/", actions.dispatch)

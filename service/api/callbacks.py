@@ -15,9 +15,10 @@ from aiohttp import web
 from yarl import URL
 
 from service.api.actions import actions
-from service.api.keys import PG_POOL
+from service.api.keys import PG_POOL, SETTINGS
 from service.api.params import Params
 from service.errors import InvalidParameter, MissingParameter
+from service.net.ssrf import check_url_for, parse_allow_list
 from service.store.callbacks import CallbackConfig, CallbackStore
 
 CALLBACK_TYPES = ("HTTP", "MNS")
@@ -99,7 +100,12 @@ def _event_types(value: str | None) -> str:
 
 @actions.register("SetEventCallback")
 async def set_event_callback(request: web.Request, params: Params) -> dict[str, Any]:
-    await _store(request).put(parse_callback(params))
+    config = parse_callback(params)
+    if config.callback_url:
+        # A URL the guard would refuse at every delivery is refused now, naming the parameter.
+        allow = parse_allow_list(request.app[SETTINGS].callbacks.ssrf_allow)
+        await check_url_for("CallbackURL", config.callback_url, allow, unresolvable_ok=True)
+    await _store(request).put(config)
     return {"Success": True}
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from typing import Any
@@ -14,9 +13,11 @@ from service.api.keys import JOBS, PG_POOL, RELAY, SETTINGS
 from service.api.params import Params
 from service.api.schemas import parse_list, parse_submit
 from service.api.views import job_view
+from service.domain.notify import NOTIFY_FIELD, notify_address
 from service.domain.snapshot_config import check_output_naming, merge_overrides, parse_config, to_ice
+from service.domain.urls import check_http_url
 from service.errors import JobNotFound, ResourceNotFound
-from service.net.ssrf import check_url, parse_allow_list
+from service.net.ssrf import check_url_for, parse_allow_list
 from service.store.jobs import NewJob
 from service.store.templates import TemplateStore
 
@@ -35,10 +36,15 @@ async def submit_snapshot_job(request: web.Request, params: Params) -> dict[str,
     config = parse_config(merged, "TemplateConfig.OverwriteParams", max_count=settings.limits.max_count)
     output_key = submit.output.ref.key if submit.output.ref else ""  # outputs are always store objects
     check_output_naming(config, output_key, "Output.Media")
+    allow = parse_allow_list(settings.callbacks.ssrf_allow)
     if submit.input.ref is None:
         # Fail fast on a URL pointing inside our network; the reader checks again at connect time.
-        allow = parse_allow_list(settings.callbacks.ssrf_allow)
-        await asyncio.to_thread(check_url, submit.input.raw["Media"], allow)
+        await check_url_for("Input.Media", submit.input.raw["Media"], allow)
+    address = notify_address(submit.user_data)
+    if address is not None:
+        # A callback the guard would refuse at delivery time is refused now, naming the field.
+        check_http_url(address, NOTIFY_FIELD)
+        await check_url_for(NOTIFY_FIELD, address, allow, unresolvable_ok=True)
 
     job = NewJob(
         job_id=uuid.uuid4().hex,

@@ -26,7 +26,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     request[REQUEST_ID] = new_request_id()
     host_id = request.app[SETTINGS].http.host_id
     started = time.perf_counter()
+    max_url = request.app[SETTINGS].http.max_url_kb * 1024
     try:
+        if len(request.raw_path) > max_url:
+            raise RequestTooLarge(
+                f"The request URL has {len(request.raw_path)} bytes; at most {max_url} are accepted: "
+                "send long parameters in a form or JSON body."
+            )
         response = await handler(request)
     except ServiceError as exc:
         response = error(request, exc, host_id)

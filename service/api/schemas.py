@@ -14,7 +14,7 @@ from service.api.params import Params
 from service.config import LimitSettings
 from service.domain.models import JobStatus, ObjectRef
 from service.domain.snapshot_config import drop_unset
-from service.domain.urls import is_http_url, parse_media_url
+from service.domain.urls import check_http_url, is_http_url, parse_media_url
 from service.errors import InvalidParameter, MissingParameter, NotSupported
 from service.store.jobs import MAX_PAGE_SIZE, JobFilter
 
@@ -88,6 +88,7 @@ def _media(params: Params, name: str, *, allow_http: bool = False) -> MediaParam
         raise InvalidParameter.named(f"{name}.Media", "It must be a string.")
     raw_media = {"Type": media_type, "Media": media}
     if allow_http and is_http_url(media):
+        check_http_url(media, f"{name}.Media")
         return MediaParam(raw_media, None)
     return MediaParam(raw_media, parse_media_url(media, f"{name}.Media"))
 

@@ -99,6 +99,8 @@ class CaptureSpec:
     max_input_bytes: int = 0
     max_duration_ms: int = 0
     decode_threads: int = 1
+    #: what the capture process may use (its RLIMIT_DATA); checked once the sizes are known (0 = unchecked)
+    memory_budget_bytes: int = 0
     #: a user-supplied URL: the reader checks every peer it connects to against the SSRF guard,
     #: allowing only these extra networks (CIDR strings); None for our own storage's URLs
     ssrf_allow: tuple[str, ...] | None = None

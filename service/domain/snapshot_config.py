@@ -22,8 +22,11 @@ from service.errors import InvalidParameter, NotSupported
 MIN_SIDE, MAX_SIDE = 8, 4096
 #: JPEG's hard limit is 65535; 16384 keeps a sheet decodable by every browser.
 MAX_SHEET_SIDE = 16384
-#: ICE's own examples never exceed this; a bound keeps sheet arithmetic sane.
+#: MPS TileOut documents Columns/Lines in (0, 1000]
 MAX_GRID = 1000
+#: cells on one sheet: at most as many as a job has images (MAX_COUNT's default); more only paints empty
+#: cells, and 1000 x 1000 cells is a sheet no player or memory budget wants
+MAX_CELLS = 10_000
 #: Time is ms: 2^31-1 is about 24.8 days, far past any accepted video and inside a 32-bit int
 MAX_TIME_MS = 2**31 - 1
 #: a day between two snapshots is more than any storyboard needs
@@ -151,17 +154,29 @@ def _parse_sprite(raw: Any, field: str) -> SpriteConfig:
 
 
 def _check_sheet(config: SnapshotConfig, field: str) -> None:
+    """At submission: the grid, and the sheet's size when the cell size is known already.
+
+    Without CellWidth/CellHeight (or Width/Height) the cells take the source's size, known only once
+    the engine has probed the input: it checks the sheet then (`check_sheet_size`) and fails the job."""
     if config.type is not SnapshotType.SPRITE and not config.is_spt_frag:
         return
     s = config.sprite or SpriteConfig()
-    # Unknown output size resolves to the source size later; bound with the largest side we accept.
-    cell_w = s.cell_width or config.width or MIN_SIDE
-    cell_h = s.cell_height or config.height or MIN_SIDE
-    width, height = sheet_size(s.columns, s.lines, s.padding, s.margin, (cell_w, cell_h))
-    if width > MAX_SHEET_SIDE or height > MAX_SHEET_SIDE:
+    if s.columns * s.lines > MAX_CELLS:
         raise InvalidParameter.named(
             f"{field}.SpriteSnapshotConfig",
-            f"The sheet would be {width}x{height} px; at most {MAX_SHEET_SIDE} px a side is supported.",
+            f"Columns x Lines is {s.columns * s.lines}; at most {MAX_CELLS} cells fit on a sheet.",
+        )
+    # a side whose cell size is unknown yet counts as one pixel a cell here: only the known side can fail
+    cell = (s.cell_width or config.width or 1, s.cell_height or config.height or 1)
+    check_sheet_size(sheet_size(s.columns, s.lines, s.padding, s.margin, cell), f"{field}.SpriteSnapshotConfig")
+
+
+def check_sheet_size(size: tuple[int, int], field: str) -> None:
+    """Refuse a sheet wider or taller than a JPEG every browser decodes; InvalidParameter names `field`."""
+    width, height = size
+    if width > MAX_SHEET_SIDE or height > MAX_SHEET_SIDE:
+        raise InvalidParameter.named(
+            field, f"The sheet would be {width}x{height} px; at most {MAX_SHEET_SIDE} px a side is supported."
         )
 
 

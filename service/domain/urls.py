@@ -22,6 +22,8 @@ from service.errors import InvalidParameter
 
 #: S3 and OSS both cap object keys at 1024 bytes of UTF-8
 MAX_KEY_BYTES = 1024
+#: a key segment is a file name under the local backend: NAME_MAX of Linux file systems
+MAX_SEGMENT_BYTES = 255
 
 #: S3 bucket naming rules (OSS's are a subset): 3-63 chars of [a-z0-9.-], starting and ending alphanumeric
 _BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
@@ -74,6 +76,19 @@ def is_http_url(url: str) -> bool:
     return _oss_bucket_of(url) is None
 
 
+def check_http_url(url: str, field: str) -> None:
+    """An http(s) URL we would fetch: a host and, when given, a port that is a number in 1..65535."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise InvalidParameter.named(field, "The URL's port must be a number between 1 and 65535.") from None
+    if not parts.hostname:
+        raise InvalidParameter.named(field, "The URL has no host.")
+    if port == 0:
+        raise InvalidParameter.named(field, "The URL's port must be a number between 1 and 65535.")
+
+
 def object_ref(bucket: str, key: str, field: str) -> ObjectRef:
     """Build an ObjectRef after checking bucket and key; InvalidParameter names `field`."""
     why = bucket_problem(bucket) or key_problem(key)
@@ -104,6 +119,8 @@ def key_problem(key: str) -> str | None:
     for segment in key.split("/"):
         if not segment:
             return "The object key has an empty path segment."
+        if len(segment.encode("utf-8", errors="surrogatepass")) > MAX_SEGMENT_BYTES:
+            return f"Each part of the object key between '/' must be at most {MAX_SEGMENT_BYTES} bytes."
         # '.' and '..' mean something to every path normaliser between us and the store; refuse both.
         if segment in (".", ".."):
             return "The object key must not contain '.' or '..' segments."

@@ -23,7 +23,7 @@ import asyncpg
 
 from service import metrics
 from service.config import CallbackSettings
-from service.errors import ServiceError
+from service.errors import BlockedAddress, ServiceError
 from service.net.resolver import GuardedResolver
 from service.net.ssrf import check_address, parse_allow_list
 from service.store.deliveries import Delivery, claim_due, record_attempt
@@ -81,6 +81,7 @@ class CallbackSender:
         started = time.monotonic()
         status: int | None = None
         error = ""
+        permanent = False
         try:
             host = urlsplit(delivery.url).hostname or ""
             if _is_ip(host):  # aiohttp skips the resolver for literal addresses
@@ -93,6 +94,9 @@ class CallbackSender:
                 await response.read()
             if not 200 <= status < 300:
                 error = f"HTTP {status}"
+        except BlockedAddress as exc:
+            # The guard refuses this address (its DNS changed since it was accepted): no retry can pass.
+            error, permanent = exc.message, True
         except ServiceError as exc:
             error = exc.message
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
@@ -101,7 +105,7 @@ class CallbackSender:
         attempt = delivery.attempts + 1
         if not error:
             outcome, retry_in = "Delivered", 0.0
-        elif attempt >= self.settings.max_attempts:
+        elif permanent or attempt >= self.settings.max_attempts:
             outcome, retry_in = "Failed", 0.0
         else:
             outcome, retry_in = "Pending", retry_delay(attempt, self.settings.backoff_s)

@@ -19,9 +19,11 @@ from collections.abc import Callable
 import av
 import av.logging
 
+from service.domain.memory import MIB, CaptureMemory
 from service.domain.models import CaptureResult, CaptureSpec, DroppedSlot, FrameType, SnapshotType, SpriteConfig
-from service.errors import InternalError, MediaContentBad
-from service.media import naming
+from service.domain.snapshot_config import check_sheet_size
+from service.errors import InternalError, MediaContentBad, MediaTooLarge, ServiceError
+from service.media import memory_cap, naming
 from service.media.black import FIRST_FRAME_WINDOW_MS, BlackRule, every_image_rule, first_image_rule
 from service.media.compose import display_size, output_size, render
 from service.media.decode import FramePicker, Picked
@@ -35,9 +37,13 @@ log = logging.getLogger(__name__)
 DEFAULT_VTT_SPRITE = SpriteConfig(columns=10, lines=10)
 
 
-def init_worker() -> None:
-    """Pool initializer: the parent handles Ctrl-C; FFmpeg stays quiet (errors surface as exceptions)."""
+def init_worker(memory_budget_bytes: int = 0) -> None:
+    """Pool initializer: the parent handles Ctrl-C; FFmpeg stays quiet (errors surface as exceptions);
+    the process's memory is capped at its budget, so a capture that needs more fails clearly instead of
+    pushing the pod into the OOM killer (`memory_cap`)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if memory_budget_bytes:
+        memory_cap.cap_process(memory_budget_bytes)
     av.logging.set_level(av.logging.PANIC)
     logging.getLogger("libav").setLevel(logging.CRITICAL)
 
@@ -108,8 +114,14 @@ def _capture(src: Source, spec: CaptureSpec, progress: Callable[[int, int], None
                 picked = _replace_black(picker, picked, all_rule, target.ms - step_ms / 2, target.ms + step_ms / 2)
             if size is None:
                 size = output_size(display_size(picked.frame, sar), cfg.width, cfg.height)
-            image = render(picked.frame, sink.render_size(size))
-            sink.add(Shot(target.index, target.ms, src.ms_of(picked.pts), picked.keyframe), image)
+                _check_fits(spec, src, size, sink.sheet_size(size))
+            # the rendered image is dropped as soon as the sink has it (a full-size RGB frame is large)
+            sink.add(
+                Shot(target.index, target.ms, src.ms_of(picked.pts), picked.keyframe),
+                render(picked.frame, sink.render_size(size)),
+            )
+        # let the frame go before the next pick decodes another
+        picked = None
         if progress is not None:
             progress(n, len(targets))
     records, artifacts = sink.finish()
@@ -129,15 +141,48 @@ def _capture(src: Source, spec: CaptureSpec, progress: Callable[[int, int], None
     )
 
 
+def _check_fits(spec: CaptureSpec, src: Source, output: tuple[int, int], sheet: tuple[int, int] | None) -> None:
+    """Sizes known once the first frame is decoded: the sheet's sides, and the whole capture's memory."""
+    cfg = spec.config
+    if sheet is not None:
+        check_sheet_size(sheet, f"TemplateConfig.SpriteSnapshotConfig (cells of {output[0]}x{output[1]} px)")
+    if not spec.memory_budget_bytes:
+        return
+    need = CaptureMemory(
+        input_pixels=src.stream.codec_context.width * src.stream.codec_context.height,
+        output_pixels=output[0] * output[1],
+        sheet_pixels=sheet[0] * sheet[1] if sheet else 0,
+        frame_type=cfg.frame_type,
+        decode_threads=spec.decode_threads,
+    ).bytes()
+    if need > spec.memory_budget_bytes:
+        raise MediaTooLarge(
+            f"This capture needs about {need // MIB} MiB (frames of {output[0]}x{output[1]} px"
+            + (f", sheets of {sheet[0]}x{sheet[1]} px" if sheet else "")
+            + f"), more than a capture process's {spec.memory_budget_bytes // MIB} MiB: ask for a smaller Width/Height"
+            + (" or CellWidth/CellHeight, or fewer Columns/Lines." if sheet else ".")
+        )
+
+
 def _pick(picker: FramePicker, frame_type: FrameType, target: Target) -> Picked | None:
     if frame_type is FrameType.NORMAL:
         return picker.exact_at(target.ms)
     return picker.keyframe_at(target.ms)
 
 
+def _over_budget(spec: CaptureSpec) -> MediaTooLarge:
+    budget = f" of {spec.memory_budget_bytes // MIB} MiB" if spec.memory_budget_bytes else ""
+    return MediaTooLarge(f"The input media needs more memory to decode than a capture process's budget{budget}.")
+
+
 def capture(spec: CaptureSpec, progress: Callable[[int, int], None] | None = None) -> CaptureResult:
     """Capture the snapshots `spec` asks for; raises only service errors (picklable)."""
     started = time.perf_counter()
+    memory_cap.reset_peak()
+    # The error leaves after the except blocks: raised inside them it would chain the library error,
+    # whose traceback holds the decoder's frames, and keep them alive in this process after a
+    # memory failure, which is just when they must go.
+    failure: ServiceError | None = None
     try:
         with open_source(
             spec.source,
@@ -148,13 +193,22 @@ def capture(spec: CaptureSpec, progress: Callable[[int, int], None] | None = Non
             ssrf_allow=spec.ssrf_allow,
         ) as src:
             result = _capture(src, spec, progress)
-    except (av.FFmpegError, EOFError) as exc:
-        raise content_bad(exc) from None
+    except MemoryError:
+        # FFmpeg's ENOMEM is both an av error and a MemoryError: this clause goes first
+        failure = _over_budget(spec)
+    except (av.FFmpegError, EOFError, MediaContentBad) as exc:
+        if memory_cap.hit_cap():
+            failure = _over_budget(spec)
+        else:
+            failure = exc if isinstance(exc, MediaContentBad) else content_bad(exc)
     except OSError as exc:
         # av errors are OSErrors too, but were handled above: this is the scratch dir failing
-        raise InternalError(f"The snapshot files cannot be written: {exc.strerror or type(exc).__name__}.") from None
-    except MemoryError:
-        raise MediaContentBad("The input media needs more memory to decode than is available.") from None
+        failure = InternalError(f"The snapshot files cannot be written: {exc.strerror or type(exc).__name__}.")
+    if failure is not None:
+        failure.__traceback__ = None
+        if isinstance(failure, MediaTooLarge):
+            memory_cap.give_back()
+        raise failure
     result.stats["capture_s"] = round(time.perf_counter() - started, 4)
     log.debug("captured %d images in %.3f s", result.count, result.stats["capture_s"])
     return result

@@ -95,6 +95,9 @@ class FramePicker:
                 return self._last_keyframe
             self.ctx.flush_buffers()
             frames = self.ctx.decode(packet) + self.ctx.decode(None)
+        except MemoryError:
+            # over the capture budget: the job's problem, not a damaged input (capture() says so)
+            raise
         except (av.FFmpegError, EOFError):
             # data missing (truncated file) or damaged at this point
             return None
@@ -128,6 +131,8 @@ class FramePicker:
                             self._gop = max(self._gop, frame.pts - self._last_key)
                         self._last_key = frame.pts
                     yield frame
+        except MemoryError:
+            raise
         except (av.FFmpegError, EOFError):
             # truncated input: what was decoded so far stands, the rest is EOF
             return

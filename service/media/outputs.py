@@ -48,6 +48,9 @@ class SingleImages:
     def render_size(self, output: tuple[int, int]) -> tuple[int, int]:
         return output
 
+    def sheet_size(self, output: tuple[int, int]) -> tuple[int, int] | None:
+        return None
+
     def add(self, shot: Shot, image: Image.Image) -> None:
         path = os.path.join(self._scratch, f"image-{len(self._files) + 1:05d}.jpg")
         self._files.append((shot, path, image.size, _save(image, path, self._quality)))
@@ -75,9 +78,16 @@ class SpriteSheets:
         self._sheets: list[tuple[str, int, list[tuple[Shot, int, int]]]] = []
 
     def render_size(self, output: tuple[int, int]) -> tuple[int, int]:
+        return fit(output, self._layout(output).cell)
+
+    def sheet_size(self, output: tuple[int, int]) -> tuple[int, int] | None:
+        """The sheets' size for images of `output` size (cells default to it)."""
+        return self._layout(output).size
+
+    def _layout(self, output: tuple[int, int]) -> SheetLayout:
         if self.layout is None:
             self.layout = SheetLayout.of(self._config, output)
-        return fit(output, self.layout.cell)
+        return self.layout
 
     def add(self, shot: Shot, image: Image.Image) -> None:
         layout = self.layout

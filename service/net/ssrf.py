@@ -8,6 +8,7 @@ metadata address 169.254.169.254), multicast, reserved and unspecified addresses
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import socket
 from collections.abc import Iterable
@@ -19,6 +20,10 @@ from service.errors import (
 )
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class UnresolvableHost(InvalidParameter):
+    """The URL's host name does not resolve."""
 
 
 def parse_allow_list(raw: str) -> tuple[Network, ...]:
@@ -49,7 +54,23 @@ def check_url(url: str, allow: Iterable[Network]) -> None:
     try:
         infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
-        raise InvalidParameter(f"The host of {url} cannot be resolved: {exc.strerror}.") from None
+        raise UnresolvableHost(f"The host of {url} cannot be resolved: {exc.strerror}.") from None
     allow = tuple(allow)
     for info in infos:
         check_address(str(info[4][0]), allow, url)
+
+
+async def check_url_for(field: str, url: str, allow: Iterable[Network], *, unresolvable_ok: bool = False) -> None:
+    """`check_url` off the event loop, its refusal naming the request field that carried the URL.
+
+    `unresolvable_ok`: a name that does not resolve now passes (a callback target whose DNS is not up
+    yet); its delivery is checked again on every connection."""
+    try:
+        await asyncio.to_thread(check_url, url, tuple(allow))
+    except BlockedAddress as exc:
+        raise BlockedAddress(f'The specified parameter "{field}" is not valid. {exc.message}') from None
+    except UnresolvableHost:
+        if not unresolvable_ok:
+            raise
+    except InvalidParameter as exc:
+        raise InvalidParameter(f'The specified parameter "{field}" is not valid. {exc.message}') from None

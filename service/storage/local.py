@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import shutil
@@ -35,6 +36,8 @@ T = TypeVar("T")
 
 #: prefix of in-flight temp files; a leading dot keeps them out of casual listings
 _TMP_PREFIX = ".tmp-"
+#: the file system refuses the name itself (too long, or bytes it cannot store): retrying cannot help
+_REFUSED_NAME_ERRNOS = frozenset({errno.ENAMETOOLONG, errno.EILSEQ})
 
 
 class LocalStorage:
@@ -43,6 +46,7 @@ class LocalStorage:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         # Absolute but not resolved here: resolving touches the filesystem, which happens in threads.
         self._root = Path(os.path.abspath(root))
+        self._file_mode = 0o666 & ~_umask()
 
     @property
     def root(self) -> Path:
@@ -122,6 +126,9 @@ class LocalStorage:
         # Same directory as the target, so os.replace is a rename on one filesystem: atomic.
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_TMP_PREFIX)
         try:
+            # mkstemp makes the file 0600; a stored object gets the mode any new file gets here (0666
+            # less the umask), so a web server or another user of the directory can read it as usual
+            os.fchmod(fd, self._file_mode)
             with os.fdopen(fd, "wb") as dst:
                 fill(dst)
                 dst.flush()
@@ -138,6 +145,15 @@ class LocalStorage:
             return await asyncio.to_thread(fn)
 
 
+def _umask() -> int:
+    """The process umask, read without changing it where Linux tells it (os.umask can only swap)."""
+    with contextlib.suppress(OSError, StopIteration, ValueError), open("/proc/self/status") as status:
+        return int(next(line for line in status if line.startswith("Umask:")).split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def _translate(ref: ObjectRef, writing: bool) -> Iterator[None]:
     """OSError → the service's storage errors, once, here."""
@@ -151,6 +167,9 @@ def _translate(ref: ObjectRef, writing: bool) -> Iterator[None]:
     except PermissionError as exc:
         raise StorageAccessDenied(f"Object storage refused access to {ref.url()}") from exc
     except OSError as exc:
+        if exc.errno in _REFUSED_NAME_ERRNOS:
+            # The file system will never take this name: a permanent failure, not a retry.
+            raise InvalidParameter(f"Object storage refuses the name {ref.url()!r}: {exc.strerror}.") from exc
         # Disk full, I/O error, stale NFS handle: infrastructure trouble a retry may outlive.
         log.warning("local storage error on %s: %s", ref.url(), exc)
         raise StorageUnavailable(f"Object storage failed on {ref.url()}: {exc.strerror or exc}") from exc

@@ -23,7 +23,7 @@ from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, NoCredentialsError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from service.errors import InternalError, MediaNotFound, StorageAccessDenied, StorageUnavailable
+from service.errors import InternalError, InvalidParameter, MediaNotFound, StorageAccessDenied, StorageUnavailable
 from service.storage.base import DEFAULT_SOURCE_EXPIRES_S, open_source
 
 if TYPE_CHECKING:
@@ -46,6 +46,8 @@ _NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NoSuchBucket", "NotFound"})
 _DENIED_CODES = frozenset(
     {"403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "AllAccessDisabled"}
 )
+#: the store will never take this key: a permanent failure of the job, not a retry
+_REFUSED_NAME_CODES = frozenset({"KeyTooLongError", "InvalidObjectName"})
 _UNAVAILABLE_CODES = frozenset({"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "Throttling"})
 
 
@@ -245,6 +247,8 @@ def _translate_bucket(bucket: str, what: str | None = None) -> Iterator[None]:
             raise MediaNotFound(f"The input media file does not exist: {what}") from exc
         if code in _DENIED_CODES or status == 403:
             raise StorageAccessDenied(f"Object storage refused access to {what} ({code or status})") from exc
+        if code in _REFUSED_NAME_CODES:
+            raise InvalidParameter(f"Object storage refuses the name {what}: {code}") from exc
         if code in _UNAVAILABLE_CODES or status >= 500:
             log.warning("object storage error on %s: %s %s", what, status, code)
             raise StorageUnavailable(f"Object storage answered {status} {code} for {what}") from exc

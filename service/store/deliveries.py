@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-import orjson
+
+from service.domain.notify import notify_address
 
 #: the only event this service emits; EventTypeList may name it to subscribe
 EVENT_NAME = "SnapshotComplete"
@@ -74,20 +75,6 @@ class Delivery:
     body: dict[str, Any]
     auth_key: str
     attempts: int
-
-
-def notify_address(user_data: str | None) -> str | None:
-    """The per-job callback URL in `UserData.NotifyAddress` (ICE's job convention), when http(s)."""
-    if not user_data:
-        return None
-    try:
-        parsed = orjson.loads(user_data)
-    except orjson.JSONDecodeError:
-        return None
-    address = parsed.get("NotifyAddress") if isinstance(parsed, dict) else None
-    if isinstance(address, str) and address.startswith(("http://", "https://")):
-        return address
-    return None
 
 
 async def add_deliveries(

@@ -22,6 +22,8 @@ def make_executor(settings: WorkerSettings) -> ProcessPoolExecutor:
         max_workers=settings.pool_size,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=init_worker,
+        # the cap each child sets on itself: the budget the size limits and the manifests assume
+        initargs=(settings.capture_memory_bytes,),
         max_tasks_per_child=settings.max_tasks_per_child,
     )
 

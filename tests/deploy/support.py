@@ -27,8 +27,8 @@ UV_LOCK = ROOT / "uv.lock"
 #: Kubernetes version the manifests are validated against: the oldest one we support
 KUBERNETES_VERSION = "1.30.0"
 
-#: what the worker's memory limit allows per capture process (an 8192x8192 frame, YUV + RGB)
-DECODER_MEMORY_MIB = 300
+#: the worker's own process beside its capture processes: event loop, clients, upload buffers (~150 MiB seen)
+WORKER_PARENT_MEMORY_MIB = 256
 
 #: variables the service reads that are not SNAPSHOTD_* settings (botocore's standard chain)
 AWS_VARIABLES = frozenset({"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"})

@@ -16,11 +16,11 @@ import yaml
 from service.config import Settings
 from tests.deploy.support import (
     AWS_VARIABLES,
-    DECODER_MEMORY_MIB,
     K8S,
     KEDA_COMPONENT,
     KUBERNETES_VERSION,
     SECRET_EXAMPLE,
+    WORKER_PARENT_MEMORY_MIB,
     Doc,
     base_docs,
     configmap_data,
@@ -232,8 +232,10 @@ def test_worker_is_sized_for_its_decoders() -> None:
     assert processes > 0, "0 means one per node CPU on Python 3.11: set it explicitly"
     limits = pod_spec(worker)["containers"][0]["resources"]["limits"]
     assert quantity(limits["cpu"]) >= processes * max(threads, 1)
-    overhead_mib = 200
-    assert quantity(limits["memory"]) >= (processes * DECODER_MEMORY_MIB + overhead_mib) * 2**20
+    # each capture process caps itself at the budget the settings give it: the pod must hold them all
+    budget = Settings.from_env({k: v for k, v in env.items() if k.startswith("SNAPSHOTD_CAPTURE")}).worker
+    needed_mib = processes * budget.capture_memory_mb + WORKER_PARENT_MEMORY_MIB
+    assert quantity(limits["memory"]) >= needed_mib * 2**20
 
 
 def test_migrate_job_uses_the_same_image() -> None:

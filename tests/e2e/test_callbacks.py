@@ -14,8 +14,9 @@ import pytest
 from aiohttp import web
 
 from service.config import Settings
+from service.worker.app import run_worker
 from tests.conftest import free_port
-from tests.e2e.conftest import Stack, running_stack
+from tests.e2e.conftest import Stack, running_api, running_stack
 from tests.ice import call, submit_params
 
 pytestmark = [pytest.mark.pg, pytest.mark.amqp]
@@ -60,7 +61,7 @@ def callback_settings(base_env: dict[str, str], clip: Path, **extra: str) -> Set
     env = {**base_env, "SNAPSHOTD_CALLBACK_BACKOFF_S": "0.3", "SNAPSHOTD_SSRF_ALLOW": "127.0.0.1/32", **extra}
     settings = Settings.from_env(env)
     target = Path(settings.storage.root) / "media" / "clip.mp4"
-    target.parent.mkdir(parents=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(clip, target)
     return settings
 
@@ -131,21 +132,43 @@ async def test_notify_address_gets_its_own_unsigned_callback(
     assert "X-ICE-SIGNATURE" not in headers
 
 
-async def test_ssrf_guard_refuses_loopback_until_allow_listed_and_failed_delivery_replays(
+async def test_ssrf_guard_refuses_loopback_targets_when_they_are_set(base_env: dict[str, str], clip: Path) -> None:
+    settings = callback_settings(base_env, clip, SNAPSHOTD_SSRF_ALLOW="")
+    async with running_api(settings) as (api, _):
+        for address in ("http://127.0.0.1:9/hook", "http://169.254.169.254/latest", "http://[::1]:80/x"):
+            status, submitted = await call(
+                api, "SubmitSnapshotJob", **submit_params(), UserData=f'{{"NotifyAddress": "{address}"}}'
+            )
+            assert (status, submitted["Code"]) == (400, "InvalidParameter.AddressNotAllowed"), submitted
+            assert "UserData.NotifyAddress" in submitted["Message"]
+            status, answer = await call(api, "SetEventCallback", CallbackURL=address)
+            assert (status, answer["Code"]) == (400, "InvalidParameter.AddressNotAllowed"), answer
+            assert "CallbackURL" in answer["Message"]
+
+
+async def test_a_delivery_the_guard_refuses_later_fails_at_once_and_replays(
     base_env: dict[str, str], clip: Path, receiver: Receiver
 ) -> None:
-    settings = callback_settings(
-        base_env, clip, SNAPSHOTD_SSRF_ALLOW="", SNAPSHOTD_CALLBACK_MAX_ATTEMPTS="2", SNAPSHOTD_CALLBACK_BACKOFF_S="0.1"
-    )
+    """Accepted while allow-listed, refused when delivered (the guard's verdict changed, as when a
+    name's DNS moves inside): Failed after one attempt, not retried for hours; replay sends it again."""
+    accepting = callback_settings(base_env, clip, SNAPSHOTD_CALLBACK_MAX_ATTEMPTS="5")
+    refusing = callback_settings(base_env, clip, SNAPSHOTD_SSRF_ALLOW="", SNAPSHOTD_CALLBACK_MAX_ATTEMPTS="5")
     await receiver.start()
     user_data = f'{{"NotifyAddress": "{receiver.url}"}}'
-    async with running_stack(settings) as stack:
-        _, submitted = await call(stack.api, "SubmitSnapshotJob", **submit_params(), UserData=user_data)
-        await stack.wait_final(submitted["JobId"])
-        failed = await wait_deliveries(stack, submitted["JobId"], "Failed")
-        replayed = await call(stack.api, "ReplayCallbackDelivery", DeliveryId=failed[0]["DeliveryId"])
+    async with running_api(accepting) as (api, events):
+        stack = Stack(api, accepting, events)
+        _, submitted = await call(api, "SubmitSnapshotJob", **submit_params(), UserData=user_data)
+        stop = asyncio.Event()
+        worker = asyncio.create_task(run_worker(refusing, stop, handle_signals=False))
+        try:
+            await stack.wait_final(submitted["JobId"])
+            failed = await wait_deliveries(stack, submitted["JobId"], "Failed")
+            replayed = await call(api, "ReplayCallbackDelivery", DeliveryId=failed[0]["DeliveryId"])
+        finally:
+            stop.set()
+            await asyncio.wait_for(worker, 60)
 
     assert "address" in failed[0]["LastError"]
-    assert failed[0]["Attempts"] == 2
+    assert failed[0]["Attempts"] == 1
     assert receiver.received == []
     assert replayed[0] == 200

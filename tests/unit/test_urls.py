@@ -5,15 +5,18 @@ from __future__ import annotations
 import pytest
 
 from service.domain.models import ObjectRef
-from service.domain.urls import MAX_KEY_BYTES, is_http_url, parse_media_url
+from service.domain.urls import MAX_SEGMENT_BYTES, is_http_url, parse_media_url
 from service.errors import InvalidParameter
+
+#: the longest key: 1024 bytes in segments no longer than a file name
+LONGEST_KEY = "/".join(["k" * 255] * 3 + ["k" * 254, "k"])  # 1020 bytes + 4 slashes
 
 VALID: list[tuple[str, ObjectRef]] = [
     ("oss://my-bucket/video.mp4", ObjectRef("my-bucket", "video.mp4")),
     ("s3://my-bucket/a/b/c.mp4", ObjectRef("my-bucket", "a/b/c.mp4")),
     ("OSS://my-bucket/video.mp4", ObjectRef("my-bucket", "video.mp4")),
     ("oss://b.with.dots/k", ObjectRef("b.with.dots", "k")),
-    ("oss://abc/" + "k" * MAX_KEY_BYTES, ObjectRef("abc", "k" * MAX_KEY_BYTES)),
+    ("oss://abc/" + LONGEST_KEY, ObjectRef("abc", LONGEST_KEY)),
     # oss:// keys are verbatim: no percent-decoding, '?' and '#' belong to the key
     ("oss://bkt/a%20b.mp4", ObjectRef("bkt", "a%20b.mp4")),
     ("oss://bkt/q?x=1#frag", ObjectRef("bkt", "q?x=1#frag")),
@@ -58,8 +61,10 @@ INVALID: list[tuple[str, str]] = [
     ("oss://bkt/a\x00b", "control"),
     ("oss://bkt/a\nb", "control"),
     ("oss://bkt/a\x7fb", "control"),
-    ("oss://bkt/" + "k" * (MAX_KEY_BYTES + 1), "1024 bytes"),
-    ("oss://bkt/" + "视" * 342, "1024 bytes"),  # 1026 bytes of UTF-8, 342 characters
+    ("oss://bkt/" + LONGEST_KEY + "k", "1024 bytes"),
+    ("oss://bkt/" + "/".join(["视" * 85] * 4) + "/视视", "1024 bytes"),  # 1026 bytes of UTF-8
+    ("oss://bkt/" + "k" * (MAX_SEGMENT_BYTES + 1), "255 bytes"),
+    ("oss://bkt/a/" + "视" * 86 + "/b", "255 bytes"),  # 258 bytes of UTF-8 in one segment
     ("oss://ab/key", "bucket name"),
     ("oss://" + "b" * 64 + "/key", "bucket name"),
     ("oss://My-Bucket/key", "bucket name"),

@@ -68,12 +68,12 @@ async def test_type_is_inferred_and_auth_defaults_off(api: TestClient) -> None:
     await call(
         api,
         "SetEventCallback",
-        CallbackURL="http://10.0.0.5:8080/cb",
+        CallbackURL="http://hooks.example.com:8080/cb",
         EventTypeList=" SnapshotComplete , ,SnapshotComplete,ALL",
     )
 
     got = await current(api)
-    assert (got["CallbackType"], got["CallbackURL"]) == ("HTTP", "http://10.0.0.5:8080/cb")
+    assert (got["CallbackType"], got["CallbackURL"]) == ("HTTP", "http://hooks.example.com:8080/cb")
     assert got["EventTypeList"] == "SnapshotComplete,ALL"
     assert (got["AuthSwitch"], got["AuthKey"]) == ("off", "")
 

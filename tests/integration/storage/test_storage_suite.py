@@ -7,6 +7,7 @@ Backend-specific behaviour (local path safety, S3 presigning and connection fail
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import socket
 import time
@@ -30,6 +31,7 @@ from service.errors import (
     StorageUnavailable,
 )
 from service.storage import BlobStorage, LocalStorage, S3Credentials, S3Storage, open_storage
+from service.storage.local import _translate as _translate_local
 from service.storage.s3 import _translate
 
 #: every byte value, so no backend can get away with text-mode or encoding mistakes
@@ -317,6 +319,8 @@ def _client_error(status: int, code: str) -> ClientError:
         (_client_error(503, "SlowDown"), StorageUnavailable),
         (_client_error(502, ""), StorageUnavailable),
         (_client_error(400, "InvalidArgument"), InternalError),
+        # a name the store will never take: the job fails for good instead of retrying
+        (_client_error(400, "KeyTooLongError"), InvalidParameter),
         (EndpointConnectionError(endpoint_url="http://127.0.0.1:1"), StorageUnavailable),
         (ReadTimeoutError(endpoint_url="http://127.0.0.1:1"), StorageUnavailable),
         (TimeoutError(), StorageUnavailable),
@@ -328,3 +332,23 @@ def test_s3_error_translation(raised: Exception, expected: type[ServiceError]) -
         raise raised
     assert type(info.value) is expected
     assert info.value.__cause__ is raised
+
+
+@pytest.mark.parametrize(
+    ("number", "expected"), [(errno.ENAMETOOLONG, InvalidParameter), (errno.EIO, StorageUnavailable)]
+)
+def test_local_error_translation(number: int, expected: type[ServiceError]) -> None:
+    with pytest.raises(ServiceError) as info, _translate_local(ObjectRef("bkt", "k"), True):
+        raise OSError(number, os.strerror(number))
+    assert type(info.value) is expected
+    assert info.value.retryable is (expected is StorageUnavailable)
+
+
+async def test_local_objects_get_the_umask_mode_not_0600(local_storage: LocalStorage, ref: RefFactory) -> None:
+    """A web server or another user serving the directory must be able to read what was stored."""
+    target = ref("mode.jpg")
+    await local_storage.put_bytes(target, b"x", "image/jpeg")
+    mode = (local_storage.root / target.bucket / target.key).stat().st_mode & 0o777
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert mode == 0o666 & ~umask
