@@ -2,7 +2,7 @@
 // bar at given times, and report what the player shows. Assertions live in the Python test
 // (test_storyboard_players.py); this script only observes.
 //
-// stdin: {"chromium": path, "profile": dir, "timeout_ms": n, "hover_times": [s, ...],
+// stdin: {"chromium": path, "profile": dir, "timeout_ms": n, "hover_times": [s, ...], "scrub_time": s,
 //         "pages": {"track": url, "plyr": url, "videojs": url}}
 // stdout: {"track": {...}, "plyr": {...}, "videojs": {...}}, each with the page's network log, failed
 // requests and console errors beside what it showed.
@@ -76,7 +76,7 @@ async function screenshot(locator) {
   return (await locator.screenshot({ animations: "disabled" })).toString("base64");
 }
 
-async function plyr(context, url, times) {
+async function plyr(context, url, times, scrubTime) {
   const { page, log } = await open(context, url);
   // The preview needs the media's duration and the storyboard; Plyr renders its container once both are in.
   await page.waitForFunction(() => window.player.duration > 0 && document.querySelector(".plyr__preview-thumb"));
@@ -113,8 +113,28 @@ async function plyr(context, url, times) {
     const size = await container.evaluate((element) => [element.clientWidth, element.clientHeight]);
     hovers.push({ time, ...image, container: size, png: await screenshot(container) });
   }
+  // Seeking: press on the seek bar, drag to a time, and Plyr shows that frame over the whole picture;
+  // on release the video seeks there.
+  await hoverAt(page, ".plyr__progress", times[0], duration);
+  await page.mouse.down();
+  await hoverAt(page, ".plyr__progress", scrubTime, duration);
+  const scrubbing = page.locator(".plyr__preview-scrubbing--is-shown");
+  await scrubbing.waitFor({ state: "visible" });
+  await page.waitForFunction(() => {
+    const images = document.querySelectorAll(".plyr__preview-scrubbing img");
+    return images.length === 1 && images[0].complete && images[0].naturalWidth > 0 && images[0].style.width;
+  });
+  await page.waitForFunction(() => document.getAnimations().length === 0);
+  const scrubbed = await scrubbing.evaluate((element) => {
+    const image = element.querySelector("img");
+    return { src: image.src, index: Number(image.dataset.index) };
+  });
+  const png = await screenshot(scrubbing);
+  await page.mouse.up();
+  await page.waitForFunction((t) => Math.abs(window.player.currentTime - t) < 0.5 && !window.player.seeking, scrubTime);
+  const seek = { time: scrubTime, ...scrubbed, png, currentTime: await page.evaluate(() => window.player.currentTime) };
   await page.close();
-  return { duration, hovers, ...log };
+  return { duration, hovers, seek, ...log };
 }
 
 async function videojs(context, url, times) {
@@ -163,7 +183,7 @@ context.setDefaultTimeout(spec.timeout_ms);
 try {
   const result = {
     track: await track(context, spec.pages.track),
-    plyr: await plyr(context, spec.pages.plyr, spec.hover_times),
+    plyr: await plyr(context, spec.pages.plyr, spec.hover_times, spec.scrub_time),
     videojs: await videojs(context, spec.pages.videojs, spec.hover_times),
   };
   process.stdout.write(JSON.stringify(result));

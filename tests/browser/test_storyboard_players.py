@@ -4,7 +4,8 @@ each cue's time. For the local backend and for the S3 server.
 
 The clip's frames carry their own index (tests/media_factory.py), so a picture of what a player shows
 says which frame it is: the test hovers the seek bar at a time and decodes the thumbnail the player drew.
-The pages (tests/browser/pages) come from a second server on `localhost` (the API is on 127.0.0.1 and
+With Plyr the seek bar is also dragged: the frame shows over the whole picture, and on release the
+video is at that time. The pages (tests/browser/pages) come from a second server on `localhost` (the API is on 127.0.0.1 and
 another port), the way a site's pages and its media API differ. `players.mjs` drives the browser.
 """
 
@@ -43,6 +44,8 @@ FPS = 25
 COUNT = 10
 #: hover times, in seconds: the middle of cues spread over the clip (Plyr clamps to duration - 1)
 HOVER_TIMES = [0.5, 3.5, 6.5, 8.5]
+#: where the Plyr test drags the seek bar to
+SCRUB_TIME = 5.5
 #: a player gets this long for any one step (loading the track, showing a thumbnail)
 STEP_TIMEOUT_MS = 20_000
 #: URL lifetime asked of GetSnapshotUrls
@@ -125,6 +128,7 @@ async def run_players(tools: BrowserTools, site: str, vtt_url: str, profile: Pat
         "profile": str(profile),
         "timeout_ms": STEP_TIMEOUT_MS,
         "hover_times": HOVER_TIMES,
+        "scrub_time": SCRUB_TIME,
         "pages": {name: f"{site}/pages/{name}.html?{query}" for name in ("track", "plyr", "videojs")},
     }
     process = await asyncio.create_subprocess_exec(
@@ -222,6 +226,12 @@ def check_players(result: dict[str, Any], vtt_url: str, cues: list[StoredCue], i
         assert px(hover["style"]["top"]) == pytest.approx(-y * scale, abs=0.5)
         assert px(hover["style"]["width"]) == pytest.approx(hover["natural"][0] * scale, abs=0.5)
         assert shown_frame(hover["png"]) == cues[k].frame, hover["time"]
+    # dragging the seek bar: the frame over the whole picture, then the video is there
+    seek = plyr["seek"]
+    k = cue_at(cues, seek["time"])
+    assert seek["index"] == k and same_grants([seek["src"]], [image_urls[k]])
+    assert shown_frame(seek["png"]) == cues[k].frame
+    assert seek["currentTime"] == pytest.approx(SCRUB_TIME, abs=0.5)
 
     videojs = result["videojs"]
     check_page_log(videojs, api_origins)
