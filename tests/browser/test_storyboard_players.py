@@ -5,8 +5,9 @@ each cue's time. For the local backend and for the S3 server.
 The clip's frames carry their own index (tests/media_factory.py), so a picture of what a player shows
 says which frame it is: the test hovers the seek bar at a time and decodes the thumbnail the player drew.
 With Plyr the seek bar is also dragged: the frame shows over the whole picture, and on release the
-video is at that time. The pages (tests/browser/pages) come from a second server on `localhost` (the API is on 127.0.0.1 and
-another port), the way a site's pages and its media API differ. `players.mjs` drives the browser.
+video is at that time. The pages (tests/browser/pages) come from a second server on `localhost` (the
+API is on 127.0.0.1 and another port), the way a site's pages and its media API differ. `players.mjs`
+drives the browser.
 """
 
 from __future__ import annotations
