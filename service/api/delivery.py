@@ -84,15 +84,17 @@ def cache_control(expires: int, now: float) -> str:
 
 
 def referenced_key(manifest_key: str, reference: str) -> str | None:
-    """The object key a relative reference in `manifest_key` names, or None when it names no object of
-    the same bucket (absolute URLs, host- or root-relative paths, queries, paths that climb out)."""
+    """The object key a relative reference in `manifest_key` names, or None when it is not one to sign:
+    absolute URLs, host- or root-relative paths, queries, and anything outside the manifest's own
+    folder. A manifest only ever names its own images, beside or below it (`media/naming.py`), so a
+    signed manifest URL can never be turned into a signature for the rest of the bucket."""
     parts = urlsplit(reference)
     if not reference or parts.scheme or parts.netloc or parts.query or reference.startswith("/"):
         return None
-    key = posixpath.normpath(posixpath.join(posixpath.dirname(manifest_key), unquote(parts.path)))
-    if key == "." or key == ".." or key.startswith("../"):
-        return None
-    return key
+    folder = posixpath.dirname(manifest_key)
+    key = posixpath.normpath(posixpath.join(folder, unquote(parts.path)))
+    inside = key.startswith(folder + "/") if folder else not (key in (".", "..") or key.startswith("../"))
+    return key if inside else None
 
 
 @dataclass(frozen=True, slots=True)

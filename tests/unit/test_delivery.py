@@ -33,8 +33,9 @@ TRACK = (
         ("board/tile-00001.jpg", "dir/board/tile-00001.jpg"),
         ("%C3%A9%20board/tile.jpg", "dir/é board/tile.jpg"),
         ("./board/../board/tile.jpg", "dir/board/tile.jpg"),
-        ("../up.jpg", "up.jpg"),
-        # nothing of this bucket, or nothing to sign: left as it is
+        # nothing of this bucket, outside the .vtt's folder, or nothing to sign: left as it is
+        ("../up.jpg", None),
+        ("../dir2/x.jpg", None),
         ("../../out.jpg", None),
         ("https://cdn.example/x.jpg", None),
         ("//cdn.example/x.jpg", None),
@@ -46,6 +47,13 @@ TRACK = (
 )
 def test_referenced_key(reference: str, key: str | None) -> None:
     assert referenced_key("dir/track.vtt", reference) == key
+
+
+@pytest.mark.parametrize(
+    ("reference", "key"), [("a/b.jpg", "a/b.jpg"), ("./b.jpg", "b.jpg"), ("..", None), ("../x.jpg", None), (".", None)]
+)
+def test_referenced_key_at_the_bucket_root(reference: str, key: str | None) -> None:
+    assert referenced_key("track.vtt", reference) == key
 
 
 def test_references_are_the_cue_payloads_only() -> None:

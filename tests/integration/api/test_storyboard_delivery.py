@@ -254,3 +254,21 @@ async def test_s3_track_is_served_by_the_api_with_presigned_images(
                 assert image.headers["Access-Control-Allow-Origin"] == PAGE
                 assert image.headers["Cache-Control"].startswith("private, max-age=")
                 assert int(image.headers["Cache-Control"].rpartition("=")[2]) <= TIMEOUT_S
+
+
+async def test_only_the_tracks_own_folder_is_signed(base_env: dict[str, str], tmp_path: Path) -> None:
+    settings = Settings.from_env(base_env)
+    source = tmp_path / "board.vtt"
+    source.write_text(
+        "WEBVTT\n\n00:00:00.000 --> 00:00:01.000\nboard/x.jpg#xywh=0,0,1,1\n\n"
+        "00:00:01.000 --> 00:00:02.000\n../other/secret.jpg#xywh=0,0,1,1\n"
+    )
+    put_local(settings, "thumbs", "s/board.vtt", source)
+    async with running_api(settings) as (api, _):
+        url = api.app[URL_SIGNER].url("thumbs", "s/board.vtt", int(time.time()) + 60, origin=str(api.make_url("")))
+        served = (await (await get(api, url)).read()).decode()
+
+    own, other = (ref for _, _, ref, _ in cue_targets(served))
+    assert urlsplit(own).path == "/files/thumbs/s/board/x.jpg" and "Signature=" in own
+    # left relative: it resolves to an unsigned URL, refused like any other
+    assert other == "../other/secret.jpg"
