@@ -9,9 +9,9 @@ One rule for every object a player fetches (a .vtt and its images now; any later
     `/files/` URL, because only the API can rewrite it; any other object gets the store's presigned GET URL,
     whose lifetime ends at `expires` (to the second: the store stamps its own signing time) and which
     makes the store answer with a Cache-Control bounded by it.
-- **Manifests** are served with every relative reference replaced by such a URL of the *same* expiry,
-  fragment (`#xywh=…`) kept, so a player handed one URL can fetch everything it names until that URL
-  expires, from a private bucket too. Per-object signatures rather than one covering the job's prefix:
+- **Manifests** are served with every relative reference into their own folder (where the worker puts
+  their images) replaced by such a URL of the *same* expiry, fragment (`#xywh=…`) kept, so a player
+  handed one URL can fetch everything it names until that URL expires, from a private bucket too. Per-object signatures rather than one covering the job's prefix:
   S3's presigned URLs cannot cover a prefix, a URL grants exactly what the manifest lists, and every
   player resolves absolute URLs the same way (relative ones are resolved differently by each).
   The stored file keeps its relative references, so a public bucket or a CDN serves it as it is.
