@@ -1,9 +1,10 @@
-"""`snapshotd` command line: api | worker | up | migrate (and run, the one-shot local capture)."""
+"""`snapshotd` command line: api | worker | up | migrate (and run, the one-shot local capture; bucket-cors)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import logging
 import sys
 from collections.abc import Coroutine, Sequence
@@ -37,6 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
         commands.add_parser(name, help=help_, description=help_)
     run_help = "one-shot local capture of a file or URL into a directory, no services needed"
     run_cli.add_arguments(commands.add_parser("run", help=run_help, description=run_help))
+    cors_help = (
+        "give S3 buckets the CORS rule that lets pages of SNAPSHOTD_CORS_ORIGINS load their presigned images "
+        "(replaces each bucket's CORS configuration)"
+    )
+    cors = commands.add_parser("bucket-cors", help=cors_help, description=cors_help)
+    cors.add_argument("buckets", nargs="+", metavar="BUCKET")
     return parser
 
 
@@ -61,7 +68,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     setup_logging(settings.log.level, settings.log.format)
     log.info("settings: %s", settings.masked())
-    runner = {"api": run_api, "worker": run_worker, "up": run_up, "migrate": run_migrate}[args.command]
+    runners = {"api": run_api, "worker": run_worker, "up": run_up, "migrate": run_migrate}
+    runner = (
+        functools.partial(run_bucket_cors, buckets=args.buckets)
+        if args.command == "bucket-cors"
+        else runners[args.command]
+    )
     try:
         run_event_loop(runner(settings), settings.runtime.event_loop)
     except KeyboardInterrupt:
@@ -87,6 +99,21 @@ async def run_migrate(settings: Settings) -> None:
 
     applied = await migrate(settings.database.url)
     log.info("migrations applied: %s", ", ".join(applied) if applied else "none (up to date)")
+
+
+async def run_bucket_cors(settings: Settings, buckets: Sequence[str]) -> None:
+    """Private buckets serve other origins only with a CORS rule; this one mirrors the API's own."""
+    from service.storage.s3 import S3Storage
+
+    if settings.storage.backend != "s3":
+        raise ValueError("bucket-cors is for SNAPSHOTD_STORAGE_BACKEND=s3; the local backend's files come from the API")
+    origins = settings.http.allowed_origins()
+    async with await S3Storage.open(settings.storage) as storage:
+        for bucket in buckets:
+            await storage.put_bucket_cors(bucket, origins)
+            log.info(
+                "bucket %s: CORS allows %s", bucket, "any origin" if origins is None else ", ".join(sorted(origins))
+            )
 
 
 async def run_api(settings: Settings, stop: asyncio.Event | None = None) -> None:

@@ -61,15 +61,25 @@ class HttpSettings:
     host_id: str = setting("snapshotd", "HostId reported in error responses", env="HOST_ID")
     public_base_url: str = setting(
         "",
-        "base URL clients reach the API at, for local-storage file URLs (empty: each request's own scheme and host)",
+        "base URL clients reach the API at, for /files/ URLs: local-storage objects, storyboards (empty: each request's own scheme and host)",
         env="PUBLIC_BASE_URL",
     )
     url_signing_key: str = setting(
         "",
-        "HMAC key signing local-storage file URLs; the same on every API replica (empty: random per process)",
+        "HMAC key signing /files/ URLs; the same on every API replica (empty: random per process)",
         env="URL_SIGNING_KEY",
         secret=True,
     )
+    cors_origins: str = setting(
+        "*",
+        "origins whose pages may fetch /files/ URLs (storyboards, images) cross-origin, comma-separated "
+        "scheme://host[:port]; * for any (the URL's signature is the access control); empty for none",
+        env="CORS_ORIGINS",
+    )
+
+    def allowed_origins(self) -> frozenset[str] | None:
+        """The origins CORS_ORIGINS allows, normalised as browsers send them; None means any origin."""
+        return parse_origins(self.cors_origins)
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,6 +333,7 @@ class Settings:
                 f"CAPTURE_MEMORY_MB={self.worker.capture_memory_mb} gives a capture process (it decodes up to "
                 f"{fits} pixels): raise CAPTURE_MEMORY_MB or leave MAX_INPUT_PIXELS at 0"
             )
+        self.http.allowed_origins()  # raises ConfigError naming the bad entry
         if self.auth.enabled and not self.auth.keys():
             raise ConfigError(PREFIX + "AUTH=on needs SNAPSHOTD_ACCESS_KEYS")
 
@@ -346,6 +357,41 @@ class Settings:
                 else:
                     out[PREFIX + f.metadata["env"]] = mask_url(raw) if isinstance(raw, str) else str(raw)
         return out
+
+
+#: the port a browser leaves out of an Origin header, by scheme (RFC 6454 §6.1)
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def parse_origins(raw: str) -> frozenset[str] | None:
+    """`*` → None (any origin); otherwise the set of `scheme://host[:port]` origins, lower-case and
+    without a default port, exactly as a browser's `Origin` header spells them. ConfigError on anything else."""
+    entries = [entry.strip() for entry in raw.split(",") if entry.strip()]
+    if entries == ["*"]:
+        return None
+    origins = set()
+    for entry in entries:
+        parts = urlsplit(entry)
+        try:
+            port = parts.port
+        except ValueError:
+            port = -1
+        if (
+            parts.scheme.lower() not in _DEFAULT_PORTS
+            or not parts.hostname
+            or port == -1
+            or parts.username is not None
+            or parts.path not in ("", "/")
+            or parts.query
+            or parts.fragment
+        ):
+            raise ConfigError(
+                f"{PREFIX}CORS_ORIGINS: {entry!r} is not an origin; use scheme://host[:port] entries or * alone"
+            )
+        scheme = parts.scheme.lower()
+        host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+        origins.add(f"{scheme}://{host}" + (f":{port}" if port is not None and port != _DEFAULT_PORTS[scheme] else ""))
+    return frozenset(origins)
 
 
 def describe() -> Iterator[tuple[str, str, str]]:

@@ -296,5 +296,12 @@ class UrlExpired(ServiceError):
     code = "AccessDenied.Expired"
 
 
+class OriginNotAllowed(ServiceError):
+    """The page's origin is not in SNAPSHOTD_CORS_ORIGINS."""
+
+    status = 403
+    code = "AccessDenied.OriginNotAllowed"
+
+
 class FileNotFound(ResourceNotFound):
     """The object of this URL no longer exists."""

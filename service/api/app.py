@@ -74,7 +74,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
     app.router.add_get("/metrics", health.metrics_endpoint)
-    app.router.add_get(files.ROUTE, files.serve_file)
+    files.add_routes(app)
     rest.add_routes(app.router)
     openapi.add_routes(app.router)
     return app

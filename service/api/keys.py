@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import asyncpg
 from aiohttp import web
 
+from service.api.delivery import Delivery
 from service.config import Settings
 from service.queue.relay import OutboxRelay
 from service.storage.base import BlobStorage
 from service.storage.signed_urls import UrlSigner
 from service.store.jobs import JobStore
+
+if TYPE_CHECKING:
+    # Type-only: cors.py reads its key from here.
+    from service.api.cors import CorsPolicy
 
 SETTINGS = web.AppKey("settings", Settings)
 PG_POOL = web.AppKey("pg_pool", asyncpg.Pool)
@@ -17,6 +24,8 @@ JOBS = web.AppKey("jobs", JobStore)
 RELAY = web.AppKey("relay", OutboxRelay)
 STORAGE = web.AppKey("storage", BlobStorage)
 URL_SIGNER = web.AppKey("url_signer", UrlSigner)
+DELIVERY = web.AppKey("delivery", Delivery)
+CORS: web.AppKey[CorsPolicy] = web.AppKey("cors")
 
 # Per-request storage.
 REQUEST_ID = web.RequestKey("request_id", str)

@@ -15,9 +15,12 @@ Choices where ICE's documentation is silent:
   `InvalidParameter.JobNotFinished` (retry later); a `Fail`ed job → 400 `InvalidParameter.JobFailed`
   (its objects are incomplete and never will be).
 
-URLs: with the s3 backend, the store's own presigned GET URLs (`X-Amz-Expires=<Timeout>`); with the
-local backend, `/files/…` URLs served by this API and signed with its URL key (`api/files.py`), based
-at `SNAPSHOTD_PUBLIC_BASE_URL` or, when that is empty, the request's own scheme and host.
+URLs (`api/delivery.py`, one rule for every URL a player fetches): with the local backend, `/files/…`
+URLs served by this API and signed with its URL key (`api/files.py`), based at `SNAPSHOTD_PUBLIC_BASE_URL`
+or, when that is empty, the request's own scheme and host; with the s3 backend, the store's own presigned
+GET URLs (`X-Amz-Expires=<Timeout>`). `WebVTTUrl` is always such a `/files/` URL: the API serves the .vtt
+with every image reference replaced by a URL of the same expiry, so a player can use it as it is, from a
+private bucket and from a page of any origin.
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ from typing import Any
 from aiohttp import web
 
 from service.api.actions import actions
-from service.api.keys import JOBS, SETTINGS, STORAGE, URL_SIGNER
+from service.api.files import request_origin
+from service.api.keys import DELIVERY, JOBS
 from service.api.params import Params
 from service.domain.models import JobStatus, ObjectRef
 from service.domain.urls import parse_media_url
@@ -102,21 +106,13 @@ def _split(job: JobRecord) -> tuple[list[str], str | None]:
 
 
 def _signer(request: web.Request, bucket: str, timeout_s: int) -> Sign:
-    """An async `key → URL` for this request's backend."""
-    storage = request.app[STORAGE]
-    if request.app[SETTINGS].storage.backend != "local":
+    """An async `key → URL`, every URL of one answer expiring at the same second (`api/delivery.py`)."""
+    delivery = request.app[DELIVERY]
+    origin = request_origin(request)
+    now = time.time()
+    expires = int(now) + timeout_s
 
-        async def presigned(key: str) -> str:
-            return await storage.presigned_url(ObjectRef(bucket, key), timeout_s)
+    async def sign(key: str) -> str:
+        return await delivery.url(ObjectRef(bucket, key), expires, origin=origin, now=now)
 
-        return presigned
-
-    signer = request.app[URL_SIGNER]
-    origin = str(request.url.origin())
-    # One expiry for the whole page: the URLs of one answer live and die together.
-    expires = int(time.time()) + timeout_s
-
-    async def local(key: str) -> str:
-        return signer.url(bucket, key, expires, origin=origin)
-
-    return local
+    return sign

@@ -15,7 +15,7 @@ from PIL import Image
 
 from service.domain.models import Artifact, ImageRecord, SpriteConfig
 from service.media.compose import SheetLayout, fit
-from service.media.webvtt import Cue, cue_times, render_vtt
+from service.media.webvtt import Cue, cue_times, reference, render_vtt
 
 JPEG = "image/jpeg"
 VTT = "text/vtt"
@@ -133,7 +133,7 @@ def write_vtt(
     spans = cue_times([r.requested_ms for r in records], step_ms, duration_ms)
     cues = []
     for record, (start, end) in zip(records, spans, strict=True):
-        ref = posixpath.relpath(record.key, folder) if folder else record.key
+        ref = reference(posixpath.relpath(record.key, folder) if folder else record.key)
         xywh = (record.x or 0, record.y or 0, record.width, record.height) if sheets else None
         cues.append(Cue(start, end, ref, xywh))
     path = os.path.join(scratch, "track.vtt")

@@ -55,8 +55,9 @@ class BlobStorage(Protocol):
         """
         ...
 
-    async def presigned_url(self, ref: ObjectRef, expires_s: int) -> str:
-        """A GET URL valid for `expires_s` seconds, for handing to API clients."""
+    async def presigned_url(self, ref: ObjectRef, expires_s: int, *, cache_control: str | None = None) -> str:
+        """A GET URL valid for `expires_s` seconds, for handing to API clients; the store answers it
+        with `cache_control` as the response's Cache-Control when given."""
         ...
 
     async def aclose(self) -> None:

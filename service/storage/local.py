@@ -92,7 +92,7 @@ class LocalStorage:
 
         return await self._run(ref, False, source)
 
-    async def presigned_url(self, ref: ObjectRef, expires_s: int) -> str:
+    async def presigned_url(self, ref: ObjectRef, expires_s: int, *, cache_control: str | None = None) -> str:
         # The API will serve local objects itself behind HMAC-signed expiring URLs (DESIGN.md,
         # "Storage and URLs"); the storage layer has no HTTP endpoint to sign for.
         raise NotImplementedError("the local backend has no presigned URLs; the API signs its own")

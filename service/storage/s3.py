@@ -23,6 +23,7 @@ from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, NoCredentialsError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
+from service.domain import cors
 from service.errors import InternalError, InvalidParameter, MediaNotFound, StorageAccessDenied, StorageUnavailable
 from service.storage.base import DEFAULT_SOURCE_EXPIRES_S, open_source
 
@@ -182,14 +183,16 @@ class S3Storage:
         await self._head(ref)
         return await self.presigned_url(ref, expires_s)
 
-    async def presigned_url(self, ref: ObjectRef, expires_s: int) -> str:
+    async def presigned_url(self, ref: ObjectRef, expires_s: int, *, cache_control: str | None = None) -> str:
         if not 1 <= expires_s <= MAX_PRESIGN_EXPIRES_S:
             raise ValueError(f"expires_s must be 1..{MAX_PRESIGN_EXPIRES_S}, got {expires_s}")
+        params = {"Bucket": ref.bucket, "Key": ref.key}
+        if cache_control:
+            # response-cache-control: the store answers with this Cache-Control (signed, so not forgeable).
+            params["ResponseCacheControl"] = cache_control
         # Signing is local computation (credentials may be refreshed, hence the translation).
         with _translate(ref):
-            url: str = await self._client.generate_presigned_url(
-                "get_object", Params={"Bucket": ref.bucket, "Key": ref.key}, ExpiresIn=expires_s
-            )
+            url: str = await self._client.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_s)
         return url
 
     # --- administration ------------------------------------------------------------------------
@@ -215,10 +218,30 @@ class S3Storage:
                 if _code(exc) != "BucketAlreadyOwnedByYou":
                     raise
 
+    async def put_bucket_cors(self, bucket: str, origins: frozenset[str] | None) -> None:
+        """Let pages of `origins` (None: any) fetch the bucket's objects by presigned URL, as the API lets
+        them fetch its own. This replaces the bucket's whole CORS configuration (S3 keeps one per bucket)."""
+        with _translate_bucket(bucket):
+            await self._client.put_bucket_cors(Bucket=bucket, CORSConfiguration=cors_configuration(origins))
+
     async def _head(self, ref: ObjectRef) -> dict[str, Any]:
         with _translate(ref):
             head: dict[str, Any] = await self._client.head_object(Bucket=ref.bucket, Key=ref.key)
         return head
+
+
+def cors_configuration(origins: frozenset[str] | None) -> dict[str, Any]:
+    """The bucket CORS rule for pages of `origins` (None: any), the API's own rules in S3's terms."""
+    if origins is not None and not origins:
+        raise ValueError("no origin to allow: SNAPSHOTD_CORS_ORIGINS is empty")
+    rule = {
+        "AllowedOrigins": ["*"] if origins is None else sorted(origins),
+        "AllowedMethods": list(cors.ALLOWED_METHODS),
+        "AllowedHeaders": list(cors.ALLOWED_HEADERS),
+        "ExposeHeaders": list(cors.EXPOSED_HEADERS),
+        "MaxAgeSeconds": cors.PREFLIGHT_MAX_AGE_S,
+    }
+    return {"CORSRules": [rule]}
 
 
 def _code(exc: ClientError) -> str:

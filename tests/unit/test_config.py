@@ -29,11 +29,38 @@ def test_defaults_point_at_local_services() -> None:
         ({"SNAPSHOTD_WORKER_PROCESSES": "-1"}, "SNAPSHOTD_WORKER_PROCESSES"),
         ({"SNAPSHOTD_JPEG_QUALITY": "100"}, "SNAPSHOTD_JPEG_QUALITY"),
         ({"SNAPSHOTD_EVENT_LOOP": "tokio"}, "SNAPSHOTD_EVENT_LOOP"),
+        ({"SNAPSHOTD_CORS_ORIGINS": "*, https://a.example"}, "SNAPSHOTD_CORS_ORIGINS"),
+        ({"SNAPSHOTD_CORS_ORIGINS": "https://a.example/player"}, "SNAPSHOTD_CORS_ORIGINS"),
+        ({"SNAPSHOTD_CORS_ORIGINS": "a.example"}, "SNAPSHOTD_CORS_ORIGINS"),
+        ({"SNAPSHOTD_CORS_ORIGINS": "ftp://a.example"}, "SNAPSHOTD_CORS_ORIGINS"),
+        ({"SNAPSHOTD_CORS_ORIGINS": "https://a.example:99999"}, "SNAPSHOTD_CORS_ORIGINS"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], variable: str) -> None:
     with pytest.raises(ConfigError, match=variable):
         Settings.from_env(env)
+
+
+@pytest.mark.parametrize(
+    ("raw", "origins"),
+    [
+        ("*", None),
+        (" * ", None),
+        ("", frozenset()),
+        # spelled as a browser's Origin header spells them: lower case, default port left out
+        (
+            "HTTPS://Player.Example:443, http://localhost:3000/",
+            frozenset({"https://player.example", "http://localhost:3000"}),
+        ),
+        ("http://[::1]:8000", frozenset({"http://[::1]:8000"})),
+    ],
+)
+def test_cors_origins_are_normalised(raw: str, origins: frozenset[str] | None) -> None:
+    assert Settings.from_env({"SNAPSHOTD_CORS_ORIGINS": raw}).http.allowed_origins() == origins
+
+
+def test_cors_origins_default_to_any() -> None:
+    assert Settings.from_env({}).http.allowed_origins() is None
 
 
 def test_masked_hides_passwords() -> None:
