@@ -22,8 +22,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from service.domain.fields import Field, Kind, snake_case
 from service.domain.models import CaptureResult, CaptureSpec, SnapshotConfig
 from service.domain.snapshot_config import check_output_naming, merge_overrides, parse_config, to_ice
+from service.domain.snapshot_fields import SNAPSHOT_FIELDS, SPRITE_OBJECT
+from service.domain.snapshot_fields import SPRITE_FIELDS as SPRITE_FIELDS_DECLARED
 from service.errors import InvalidParameter, JsonFormatInvalid, ServiceError
 
 EXIT_OK, EXIT_MEDIA, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -34,48 +37,10 @@ DEFAULT_JPEG_QUALITY = 88
 FIELD = "TemplateConfig"
 OUTPUT_FIELD = "--output"
 
-#: option dest → ICE TemplateConfig key (top level)
-TOP_FIELDS = {
-    "type": "Type",
-    "frame_type": "FrameType",
-    "time": "Time",
-    "count": "Count",
-    "interval": "Interval",
-    "width": "Width",
-    "height": "Height",
-    "black_level": "BlackLevel",
-    "pixel_black_threshold": "PixelBlackThreshold",
-    "is_spt_frag": "IsSptFrag",
-    "black_filter_all": "BlackFilterAll",
-}
-#: option dest → key inside `SpriteSnapshotConfig`
-SPRITE_FIELDS = {
-    "columns": "Columns",
-    "lines": "Lines",
-    "cell_width": "CellWidth",
-    "cell_height": "CellHeight",
-    "padding": "Padding",
-    "margin": "Margin",
-    "color": "Color",
-}
-_HELP = {
-    "type": "Normal | Sprite | WebVtt (default Normal)",
-    "frame_type": "intra (keyframes, the default) | normal (the exact frame at each time)",
-    "time": "first capture time, milliseconds (default 0)",
-    "count": "number of images (default 1)",
-    "interval": "seconds between images; 0 spreads --count over the whole video",
-    "width": "output width, px (8-4096; the other side keeps the aspect ratio)",
-    "height": "output height, px (8-4096)",
-    "black_level": "skip a black first image: max %% of black pixels (30-100)",
-    "pixel_black_threshold": "a pixel is black below this luma (0-255)",
-    "columns": "sprite columns (default 10)",
-    "lines": "sprite lines (default 10)",
-    "cell_width": "sprite cell width, px",
-    "cell_height": "sprite cell height, px",
-    "padding": "px between sprite cells",
-    "margin": "px around a sprite sheet",
-    "color": "sprite background, #RRGGBB or a colour name",
-}
+#: option dest → ICE TemplateConfig field, one option per declared field (`domain/snapshot_fields.py`)
+TOP_FIELDS = {snake_case(field.name): field for field in SNAPSHOT_FIELDS}
+#: option dest → field of `SpriteSnapshotConfig`
+SPRITE_FIELDS = {snake_case(field.name): field for field in SPRITE_FIELDS_DECLARED}
 
 
 class UsageError(Exception):
@@ -90,29 +55,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--output",
         required=True,
         metavar="DIR/PATTERN",
-        help="where to write, e.g. out/{Count}.jpg, out/sheet-{TileCount}.jpg or out/index.vtt",
+        help="where to write: out/{Count}.jpg, out/sheet-{TileCount}.jpg, or out/index.vtt (whose images "
+        "go to out/index/); {Count} and {TileCount} become 5-digit 1-based numbers (00001, 00002, ...)",
     )
     parser.add_argument("--template", metavar="FILE.json", help="ICE TemplateConfig JSON; options override it")
     snapshot = parser.add_argument_group("snapshot (ICE TemplateConfig fields)")
-    for dest in ("type", "frame_type", "time", "count", "interval", "width", "height"):
-        snapshot.add_argument(_flag(dest), dest=dest, metavar=dest.split("_")[-1].upper(), help=_HELP[dest])
-    for dest in ("black_level", "pixel_black_threshold"):
-        snapshot.add_argument(_flag(dest), dest=dest, metavar="N", help=_HELP[dest])
-    snapshot.add_argument(
-        "--is-spt-frag",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="WebVtt: cues point into sprite sheets",
-    )
-    snapshot.add_argument(
-        "--black-filter-all",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="apply the black-frame test to every image, not only the first",
-    )
+    for dest, field in TOP_FIELDS.items():
+        _add_field(snapshot, dest, field)
     sprite = parser.add_argument_group("sprite (SpriteSnapshotConfig fields)")
-    for dest in SPRITE_FIELDS:
-        sprite.add_argument(_flag(dest), dest=dest, metavar="N" if dest != "color" else "COLOR", help=_HELP[dest])
+    for dest, field in SPRITE_FIELDS.items():
+        _add_field(sprite, dest, field)
     engine = parser.add_argument_group("engine")
     engine.add_argument(
         "--jpeg-quality",
@@ -134,6 +86,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _flag(dest: str) -> str:
     return "--" + dest.replace("_", "-")
+
+
+def _add_field(group: argparse._ArgumentGroup, dest: str, field: Field) -> None:
+    """One option per declared field; its help is the field's, with what it accepts. Values stay
+    strings: `parse_config` checks them and the error names the option."""
+    accepted = field.summary()
+    # argparse formats help with %: the field's own text may hold one
+    text = (f"{field.help} ({accepted})" if accepted else field.help).replace("%", "%%")
+    if field.kind is Kind.BOOLEAN:
+        group.add_argument(_flag(dest), dest=dest, action=argparse.BooleanOptionalAction, default=None, help=text)
+    else:
+        metavar = "|".join(field.choices) if field.kind is Kind.CHOICE else field.unit.upper() or "N"
+        group.add_argument(
+            _flag(dest), dest=dest, metavar=metavar if field.kind is not Kind.COLOR else "COLOR", help=text
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -170,9 +137,11 @@ def load_template(path: str) -> dict[str, Any]:
 
 def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
     """The ICE fields given on the command line, shaped like OverwriteParams."""
-    out: dict[str, Any] = {key: getattr(args, dest) for dest, key in TOP_FIELDS.items()}
+    out: dict[str, Any] = {field.name: getattr(args, dest) for dest, field in TOP_FIELDS.items()}
     out = {k: v for k, v in out.items() if v is not None}
-    sprite = {key: getattr(args, dest) for dest, key in SPRITE_FIELDS.items() if getattr(args, dest) is not None}
+    sprite = {
+        field.name: getattr(args, dest) for dest, field in SPRITE_FIELDS.items() if getattr(args, dest) is not None
+    }
     if sprite:
         out["SpriteSnapshotConfig"] = sprite
     return out
@@ -189,8 +158,8 @@ def build_config(args: argparse.Namespace) -> SnapshotConfig:
 def _name_the_option(exc: InvalidParameter, args: argparse.Namespace) -> InvalidParameter:
     """Say `--count` rather than `TemplateConfig.Count` when the bad value came from the command line."""
     message = exc.message
-    given = [(dest, f"{FIELD}.{key}") for dest, key in TOP_FIELDS.items()]
-    given += [(dest, f"{FIELD}.SpriteSnapshotConfig.{key}") for dest, key in SPRITE_FIELDS.items()]
+    given = [(dest, f"{FIELD}.{field.name}") for dest, field in TOP_FIELDS.items()]
+    given += [(dest, f"{FIELD}.{SPRITE_OBJECT}.{field.name}") for dest, field in SPRITE_FIELDS.items()]
     for dest, field in given:
         if getattr(args, dest) is not None:
             message = message.replace(f'"{field}"', f'"{_flag(dest)}"')

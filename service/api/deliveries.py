@@ -9,17 +9,14 @@ from aiohttp import web
 from service.api.actions import actions
 from service.api.keys import PG_POOL
 from service.api.params import Params
-from service.errors import InvalidParameter, ResourceNotFound
+from service.domain.request_fields import DELIVERY_STATUS
+from service.errors import ResourceNotFound
 from service.store.deliveries import list_deliveries, replay
-
-_STATUSES = ("Pending", "Delivered", "Failed")
 
 
 @actions.register("ListCallbackDeliveries")
 async def list_callback_deliveries(request: web.Request, params: Params) -> dict[str, Any]:
-    status = params.string("Status")
-    if status is not None and status not in _STATUSES:
-        raise InvalidParameter.named("Status", f"It must be one of {', '.join(_STATUSES)}.")
+    status = params.field(DELIVERY_STATUS)
     deliveries = await list_deliveries(request.app[PG_POOL], params.string("JobId"), status)
     return {"Deliveries": deliveries}
 

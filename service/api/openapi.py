@@ -17,13 +17,13 @@ from aiohttp import web
 
 from service.api.callbacks import CALLBACK_TYPES, MAX_AUTH_KEY_CHARS, MAX_URL_BYTES
 from service.api.envelope import JSON
-from service.api.pipelines import MAX_PRIORITY, MIN_PRIORITY, SPEEDS
-from service.api.pipelines import STATUSES as PIPELINE_STATUSES
+from service.api.keys import SETTINGS
 from service.api.rest import ROUTES, Route
-from service.api.schemas import MAX_NAME_CHARS
-from service.api.templates import SUBTYPE_NAMES
-from service.domain.models import FrameType, JobStatus, SnapshotType
-from service.domain.snapshot_config import MAX_SIDE, MIN_SIDE
+from service.domain import request_fields as rf
+from service.domain.fields import Field
+from service.domain.models import DeliveryStatus, JobStatus, PipelineStatus, SnapshotType
+from service.domain.snapshot_fields import COUNT, MAX_COUNT, SNAPSHOT_FIELDS, SPRITE_FIELDS, SPRITE_OBJECT
+from service.domain.templates import SUBTYPE_NAMES
 
 PATH = "/openapi.json"
 OPENAPI_VERSION = "3.1.0"
@@ -60,7 +60,17 @@ def envelope(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict
 STRING = {"type": "string"}
 INTEGER = {"type": "integer"}
 BOOLEAN = {"type": "boolean"}
-NAME = {"type": "string", "minLength": 1, "maxLength": MAX_NAME_CHARS}
+
+
+def given(field: Field) -> dict[str, Any]:
+    """A field's schema where it is required: an empty value counts as missing, so it needs one character."""
+    schema = field.json_schema()
+    if schema.get("type") == "string":
+        schema["minLength"] = 1
+    return schema
+
+
+NAME = given(rf.NAME)
 #: ICE timestamps: `yyyy-MM-ddTHH:mm:ssZ`, UTC
 TIME = {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"}
 SUCCESS_FIELDS = {"Success": BOOLEAN}
@@ -68,34 +78,15 @@ SUCCESS_FIELDS = {"Success": BOOLEAN}
 
 # --- snapshot configuration ------------------------------------------------------------------------
 
-SIDE = {"type": "integer", "minimum": MIN_SIDE, "maximum": MAX_SIDE}
-SNAPSHOT_CONFIG = obj(
-    {
-        "Type": {"enum": [t.value for t in SnapshotType], "default": SnapshotType.NORMAL.value},
-        "FrameType": {"enum": [f.value for f in FrameType], "default": FrameType.INTRA.value},
-        "Time": {"type": "integer", "minimum": 0, "description": "First capture time, milliseconds."},
-        "Count": {"type": "integer", "minimum": 1},
-        "Interval": {"type": "integer", "minimum": 0, "description": "Seconds between captures."},
-        "Width": SIDE,
-        "Height": SIDE,
-        "BlackLevel": {"type": "integer", "minimum": 30, "maximum": 100},
-        "PixelBlackThreshold": {"type": "integer", "minimum": 0, "maximum": 255},
-        "SpriteSnapshotConfig": obj(
-            {
-                "CellWidth": SIDE,
-                "CellHeight": SIDE,
-                "Padding": {"type": "integer", "minimum": 0},
-                "Margin": {"type": "integer", "minimum": 0},
-                "Columns": {"type": "integer", "minimum": 1},
-                "Lines": {"type": "integer", "minimum": 1},
-                "Color": {"type": "string", "description": "A colour name or #RRGGBB."},
-            }
-        ),
-        "IsSptFrag": BOOLEAN,
-        "BlackFilterAll": BOOLEAN,
-    },
-    description="ICE's snapshot TemplateConfig; numbers may also be sent as strings.",
-)
+
+def snapshot_config_schema(max_count: int) -> dict[str, Any]:
+    """ICE's snapshot TemplateConfig, from the field declarations `parse_config` validates with."""
+    sprite = obj({field.name: field.json_schema() for field in SPRITE_FIELDS})
+    fields = {field.name: field.json_schema(high=max_count if field is COUNT else None) for field in SNAPSHOT_FIELDS}
+    return obj(
+        {**fields, SPRITE_OBJECT: sprite},
+        description="ICE's snapshot TemplateConfig; numbers may also be sent as strings.",
+    )
 
 
 # --- requests --------------------------------------------------------------------------------------
@@ -116,23 +107,27 @@ SUBMIT_REQUEST = obj(
             ("TemplateId",),
         ),
         "ScheduleConfig": obj({"PipelineId": STRING}),
-        "Name": {"type": "string", "maxLength": MAX_NAME_CHARS},
+        "Name": rf.NAME.json_schema(),
         "UserData": {"type": "string", "description": 'JSON text; {"NotifyAddress": url} adds a callback.'},
     },
     ("Input", "Output", "TemplateConfig"),
 )
-TEMPLATE_TYPE = {"enum": [2, "SnapshotTemplate"], "default": 2}
-SUBTYPE = {"enum": [*SUBTYPE_NAMES, *SUBTYPE_NAMES.values()]}
 CREATE_TEMPLATE_REQUEST = obj(
-    {"Name": NAME, "Type": TEMPLATE_TYPE, "Subtype": SUBTYPE, "TemplateConfig": ref("SnapshotConfig")},
+    {
+        "Name": NAME,
+        "Type": rf.TEMPLATE_TYPE.json_schema(),
+        "Subtype": rf.SUBTYPE.json_schema(),
+        "TemplateConfig": ref("SnapshotConfig"),
+    },
     ("Name", "TemplateConfig"),
 )
 UPDATE_TEMPLATE_REQUEST = obj({"Name": NAME, "TemplateConfig": ref("SnapshotConfig")})
-PRIORITY = {"type": "integer", "minimum": MIN_PRIORITY, "maximum": MAX_PRIORITY}
 CREATE_PIPELINE_REQUEST = obj(
-    {"Name": NAME, "Speed": {"enum": list(SPEEDS)}, "Priority": {**PRIORITY, "default": 6}}, ("Name", "Speed")
+    {"Name": NAME, "Speed": rf.SPEED.json_schema(), "Priority": rf.PRIORITY.json_schema()}, ("Name", "Speed")
 )
-UPDATE_PIPELINE_REQUEST = obj({"Name": NAME, "Priority": PRIORITY, "Status": {"enum": list(PIPELINE_STATUSES)}})
+UPDATE_PIPELINE_REQUEST = obj(
+    {"Name": NAME, "Priority": rf.PRIORITY.json_schema(), "Status": rf.PIPELINE_STATUS.json_schema()}
+)
 SET_CALLBACK_REQUEST = obj(
     {
         "CallbackType": {"enum": list(CALLBACK_TYPES), "description": "Implied by CallbackURL or CallbackQueueName."},
@@ -202,9 +197,9 @@ CREATED_TEMPLATE_FIELDS = {
 PIPELINE_FIELDS = {
     "PipelineId": STRING,
     "Name": STRING,
-    "Speed": {"enum": list(SPEEDS)},
-    "Priority": PRIORITY,
-    "Status": {"enum": list(PIPELINE_STATUSES)},
+    "Speed": {"enum": list(rf.SPEED.choices)},
+    "Priority": {"type": "integer", "minimum": rf.PRIORITY.low, "maximum": rf.PRIORITY.high},
+    "Status": {"enum": [s.value for s in PipelineStatus]},
     "CreateTime": TIME,
     "ModifiedTime": TIME,
 }
@@ -213,7 +208,7 @@ DELIVERY_FIELDS = {
     "JobId": STRING,
     "MessageId": STRING,
     "Url": STRING,
-    "Status": {"enum": ["Pending", "Delivered", "Failed"]},
+    "Status": {"enum": [s.value for s in DeliveryStatus]},
     "Attempts": {"type": "integer", "minimum": 0},
     "LastError": STRING,
 }
@@ -238,7 +233,6 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         ("RequestId", "HostId", "Code", "Message", "Recommend"),
         description="ICE's error envelope; the HTTP status carries the error's class.",
     ),
-    "SnapshotConfig": SNAPSHOT_CONFIG,
     "MediaView": MEDIA_VIEW,
     "SnapshotJob": obj(JOB_FIELDS, JOB_REQUIRED),
     "SnapshotJobDetail": obj({**JOB_FIELDS, **JOB_DETAIL_FIELDS}, (*JOB_REQUIRED, *JOB_DETAIL_FIELDS)),
@@ -309,13 +303,13 @@ def operation(route: Route) -> dict[str, Any]:
         for name in route.path_params
     ]
     for param in route.query:
-        schema = dict(param.schema)
+        schema = param.json_schema()
         if param.name in route.defaults:
             schema.setdefault("default", route.defaults[param.name])
-        entry: dict[str, Any] = {"name": param.name, "in": "query", "required": False, "schema": schema}
-        if param.description:
-            entry["description"] = param.description
-        parameters.append(entry)
+        description = schema.pop("description", "")
+        parameters.append(
+            {"name": param.name, "in": "query", "required": False, "schema": schema, "description": description}
+        )
     responses: dict[str, Any] = {"200": {"description": "OK", "content": _json(route.response)}}
     for status in sorted({*COMMON_ERRORS, *route.errors}):
         responses[str(status)] = {"description": ERROR_DESCRIPTIONS[status], "content": _json("Error")}
@@ -332,7 +326,8 @@ def operation(route: Route) -> dict[str, Any]:
     return op
 
 
-def build_document(routes: tuple[Route, ...] = ROUTES) -> dict[str, Any]:
+def build_document(routes: tuple[Route, ...] = ROUTES, *, max_count: int = MAX_COUNT) -> dict[str, Any]:
+    """The document; `max_count` is the running service's SNAPSHOTD_MAX_COUNT (Count's real maximum)."""
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
         paths.setdefault(route.path, {})[route.method.lower()] = operation(route)
@@ -349,7 +344,7 @@ def build_document(routes: tuple[Route, ...] = ROUTES) -> dict[str, Any]:
         },
         "paths": paths,
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, "SnapshotConfig": snapshot_config_schema(max_count)},
             "securitySchemes": {
                 "acs3": {
                     "type": "apiKey",
@@ -368,13 +363,14 @@ def build_document(routes: tuple[Route, ...] = ROUTES) -> dict[str, Any]:
 
 
 @functools.cache
-def document_bytes() -> bytes:
+def document_bytes(max_count: int) -> bytes:
     """The document never changes while the process runs: serialise it once."""
-    return orjson.dumps(build_document())
+    return orjson.dumps(build_document(max_count=max_count))
 
 
 async def openapi_json(request: web.Request) -> web.Response:
-    return web.Response(body=document_bytes(), content_type=JSON, charset="utf-8")
+    body = document_bytes(request.app[SETTINGS].limits.max_count)
+    return web.Response(body=body, content_type=JSON, charset="utf-8")
 
 
 def add_routes(router: web.UrlDispatcher) -> None:

@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl
 import orjson
 from aiohttp import web
 
+from service.domain.fields import Field
 from service.errors import InvalidParameter, MissingParameter
 
 FORM = "application/x-www-form-urlencoded"
@@ -43,17 +44,9 @@ class Params:
             raise InvalidParameter.named(name, f"It must be at most {max_length} characters.")
         return value
 
-    def integer(self, name: str, *, default: int, low: int, high: int) -> int:
-        value = self.values.get(name)
-        if value is None or value == "":
-            return default
-        try:
-            number = int(value)
-        except (TypeError, ValueError):
-            raise InvalidParameter.named(name, "It must be an integer.") from None
-        if not low <= number <= high:
-            raise InvalidParameter.named(name, f"It must be between {low} and {high}; got {number}.")
-        return number
+    def field(self, declaration: Field, *, required: bool = False, declared_default: bool = True) -> Any:
+        """A declared parameter, checked by its declaration (`domain/request_fields.py`)."""
+        return declaration.read(self.values, required=required, declared_default=declared_default)
 
     def is_dotted(self, name: str) -> bool:
         """Whether `name` arrived flattened into dotted keys (legacy SDK: unset fields sent as 0/empty)."""

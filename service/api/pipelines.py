@@ -22,29 +22,16 @@ from aiohttp import web
 from service.api.actions import actions
 from service.api.keys import PG_POOL, RELAY
 from service.api.params import Params
-from service.api.schemas import MAX_NAME_CHARS
-from service.errors import InvalidParameter, ResourceNotFound
+from service.domain.request_fields import NAME, PIPELINE_STATUS, PRIORITY, SPEED
+from service.errors import ResourceNotFound
 from service.events.payloads import ice_time
 from service.store.pipelines import Pipeline, PipelineChanges, PipelineStore
 
 log = logging.getLogger(__name__)
 
-#: ICE's Speed values (§6 of the API notes); all run on the same workers here
-SPEEDS = ("Standard", "Boost", "NarrowBandHDV2")
-STATUSES = ("Active", "Paused")
-#: ICE: Priority 1..10, default 6, larger runs first
-MIN_PRIORITY, MAX_PRIORITY, DEFAULT_PRIORITY = 1, 10, 6
-
 
 def _store(request: web.Request) -> PipelineStore:
     return PipelineStore(request.app[PG_POOL])
-
-
-def _choice(params: Params, name: str, allowed: tuple[str, ...], *, required: bool = False) -> str | None:
-    value = params.string(name, required=required)
-    if value is not None and value not in allowed:
-        raise InvalidParameter.named(name, f"It must be one of {', '.join(allowed)}.")
-    return value
 
 
 def pipeline_view(pipeline: Pipeline) -> dict[str, Any]:
@@ -62,9 +49,9 @@ def pipeline_view(pipeline: Pipeline) -> dict[str, Any]:
 
 @actions.register("CreatePipeline")
 async def create_pipeline(request: web.Request, params: Params) -> dict[str, Any]:
-    name = params.string("Name", required=True, max_length=MAX_NAME_CHARS) or ""
-    speed = _choice(params, "Speed", SPEEDS, required=True) or ""
-    priority = params.integer("Priority", default=DEFAULT_PRIORITY, low=MIN_PRIORITY, high=MAX_PRIORITY)
+    name: str = params.field(NAME, required=True)
+    speed: str = params.field(SPEED, required=True)
+    priority: int = params.field(PRIORITY)
     pipeline = await _store(request).create(uuid.uuid4().hex, name, speed, priority)
     return {"Pipeline": pipeline_view(pipeline)}
 
@@ -81,7 +68,7 @@ async def get_pipeline(request: web.Request, params: Params) -> dict[str, Any]:
 @actions.register("ListPipelines")
 async def list_pipelines(request: web.Request, params: Params) -> dict[str, Any]:
     """Every live pipeline, oldest first (ICE does not page this list)."""
-    speed = _choice(params, "Speed", SPEEDS)
+    speed = params.field(SPEED)
     return {"PipelineList": [pipeline_view(p) for p in await _store(request).list(speed)]}
 
 
@@ -89,13 +76,9 @@ async def list_pipelines(request: web.Request, params: Params) -> dict[str, Any]
 async def update_pipeline(request: web.Request, params: Params) -> dict[str, Any]:
     pipeline_id = params.string("PipelineId", required=True) or ""
     changes = PipelineChanges(
-        name=params.string("Name", max_length=MAX_NAME_CHARS),
-        priority=(
-            params.integer("Priority", default=DEFAULT_PRIORITY, low=MIN_PRIORITY, high=MAX_PRIORITY)
-            if params.string("Priority") is not None
-            else None
-        ),
-        status=_choice(params, "Status", STATUSES),
+        name=params.field(NAME),
+        priority=params.field(PRIORITY, declared_default=False),
+        status=params.field(PIPELINE_STATUS),
     )
     updated = await _store(request).update(pipeline_id, changes)
     if updated is None:

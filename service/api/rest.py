@@ -15,32 +15,19 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from aiohttp import web
 
 from service.api.actions import actions
 from service.api.params import Params, read_params
-from service.api.pipelines import SPEEDS
-from service.api.templates import MAX_PAGE_NUMBER, ORDERS, SYSTEM_STATUSES
-from service.api.templates import MAX_PAGE_SIZE as TEMPLATE_MAX_PAGE_SIZE
-from service.domain.models import JobStatus
-from service.store.jobs import MAX_PAGE_SIZE as JOB_MAX_PAGE_SIZE
+from service.domain import request_fields as rf
+from service.domain.fields import Field
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 #: the only template type served; list and create default to it so curl users need not know ICE's ids
-SNAPSHOT_TEMPLATE_TYPE = "2"
+SNAPSHOT_TEMPLATE_TYPE = rf.TEMPLATE_TYPE.default
 _PATH_PARAM = re.compile(r"{(\w+)}")
-
-
-@dataclass(frozen=True, slots=True)
-class QueryParam:
-    """A documented query parameter; undocumented ICE parameters are passed through all the same."""
-
-    name: str
-    schema: Mapping[str, Any]
-    description: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +39,8 @@ class Route:
     summary: str
     #: name of the JSON Schema component describing the 200 body (see `openapi.py`)
     response: str
-    query: tuple[QueryParam, ...] = ()
+    #: the documented query parameters (undocumented ICE parameters are passed through all the same)
+    query: tuple[Field, ...] = ()
     #: name of the JSON Schema component describing the JSON request body; None: no body
     body: str | None = None
     body_required: bool = False
@@ -85,23 +73,8 @@ def add_routes(router: web.UrlDispatcher) -> None:
 # --- the table ------------------------------------------------------------------------------------
 
 
-def _q(name: str, description: str = "", **schema: Any) -> QueryParam:
-    return QueryParam(name, schema or {"type": "string"}, description)
-
-
-_JOB_STATUSES = [status.value for status in JobStatus]
-_TEMPLATE_TYPE = {"enum": [2, "SnapshotTemplate"], "default": 2}
-_SUBTYPE = {"enum": [1, 2, 3, "Normal", "Sprite", "WebVtt"]}
-_TEMPLATE_PAGING = (
-    _q("PageNumber", type="integer", minimum=1, maximum=MAX_PAGE_NUMBER, default=1),
-    _q("PageSize", type="integer", minimum=1, maximum=TEMPLATE_MAX_PAGE_SIZE, default=20),
-)
-_TEMPLATE_FILTERS = (
-    _q("Type", "Template type: only snapshot templates (2) exist.", **_TEMPLATE_TYPE),
-    _q("Subtype", "1 Normal, 2 Sprite, 3 WebVtt.", **_SUBTYPE),
-    _q("TemplateId"),
-    _q("Name", "Substring of the template name."),
-)
+_TEMPLATE_PAGING = (rf.TEMPLATE_PAGE_NUMBER, rf.TEMPLATE_PAGE_SIZE)
+_TEMPLATE_FILTERS = (rf.TEMPLATE_TYPE, rf.SUBTYPE, rf.TEMPLATE_ID_FILTER, rf.NAME_FILTER)
 #: 409 only where a resource can be in use; every route may answer 400/403/404/413/500/503
 _CONFLICT = (409,)
 
@@ -124,13 +97,13 @@ ROUTES: tuple[Route, ...] = (
         "List snapshot jobs, newest first by default",
         "ListSnapshotJobsResponse",
         query=(
-            _q("PageSize", type="integer", minimum=1, maximum=JOB_MAX_PAGE_SIZE, default=20),
-            _q("NextPageToken", "The previous page's NextPageToken."),
-            _q("Status", enum=_JOB_STATUSES),
-            _q("OrderBy", enum=["CreateTimeDesc", "CreateTimeAsc"], default="CreateTimeDesc"),
-            _q("StartOfCreateTime", "UTC, e.g. 2024-01-02T00:00:00Z.", type="string", format="date-time"),
-            _q("EndOfCreateTime", "UTC, e.g. 2024-01-02T00:00:00Z.", type="string", format="date-time"),
-            _q("JobId"),
+            rf.JOB_PAGE_SIZE,
+            rf.PAGE_TOKEN,
+            rf.JOB_STATUS,
+            rf.JOB_ORDER,
+            rf.START_OF_CREATE_TIME,
+            rf.END_OF_CREATE_TIME,
+            rf.JOB_ID_FILTER,
         ),
         tag="Snapshot jobs",
     ),
@@ -148,13 +121,7 @@ ROUTES: tuple[Route, ...] = (
         "GetSnapshotUrls",
         "Signed URLs of a finished job's images",
         "GetSnapshotUrlsResponse",
-        # Bounds as `api/urls.py` enforces them (not imported: that module needs the storage wiring).
-        query=(
-            _q("OrderBy", enum=["Asc", "Desc"], default="Asc"),
-            _q("PageNumber", type="integer", minimum=1, maximum=2**31 - 1, default=1),
-            _q("PageSize", type="integer", minimum=1, maximum=30, default=10),
-            _q("Timeout", "Seconds the URLs stay valid.", type="integer", minimum=1, maximum=129_600, default=3600),
-        ),
+        query=(rf.URL_ORDER, rf.URL_PAGE_NUMBER, rf.URL_PAGE_SIZE, rf.URL_TIMEOUT),
         tag="Snapshot jobs",
     ),
     # --- custom templates
@@ -175,7 +142,7 @@ ROUTES: tuple[Route, ...] = (
         "ListCustomTemplates",
         "List custom snapshot templates",
         "ListCustomTemplatesResponse",
-        query=(*_TEMPLATE_FILTERS, _q("OrderBy", enum=list(ORDERS)), *_TEMPLATE_PAGING),
+        query=(*_TEMPLATE_FILTERS, rf.TEMPLATE_ORDER, *_TEMPLATE_PAGING),
         defaults={"Type": SNAPSHOT_TEMPLATE_TYPE},
         tag="Templates",
     ),
@@ -219,7 +186,7 @@ ROUTES: tuple[Route, ...] = (
         "ListSystemTemplates",
         "List the preset snapshot templates",
         "ListSystemTemplatesResponse",
-        query=(*_TEMPLATE_FILTERS, _q("Status", enum=list(SYSTEM_STATUSES), default="Normal"), *_TEMPLATE_PAGING),
+        query=(*_TEMPLATE_FILTERS, rf.SYSTEM_STATUS, *_TEMPLATE_PAGING),
         defaults={"Type": SNAPSHOT_TEMPLATE_TYPE},
         tag="Templates",
     ),
@@ -248,7 +215,7 @@ ROUTES: tuple[Route, ...] = (
         "ListPipelines",
         "List pipelines, oldest first",
         "ListPipelinesResponse",
-        query=(_q("Speed", enum=list(SPEEDS)),),
+        query=(rf.SPEED,),
         tag="Pipelines",
     ),
     Route("GET", "/v1/pipelines/{PipelineId}", "GetPipeline", "Get a pipeline", "PipelineResponse", tag="Pipelines"),
@@ -295,7 +262,7 @@ ROUTES: tuple[Route, ...] = (
         "ListCallbackDeliveries",
         "List HTTP callback deliveries (at most 100, oldest first)",
         "ListCallbackDeliveriesResponse",
-        query=(_q("JobId"), _q("Status", enum=["Pending", "Delivered", "Failed"])),
+        query=(rf.DELIVERY_JOB_FILTER, rf.DELIVERY_STATUS),
         tag="Event callback",
     ),
     Route(

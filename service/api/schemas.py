@@ -13,13 +13,12 @@ from typing import Any
 from service.api.params import Params
 from service.config import LimitSettings
 from service.domain.models import JobStatus, ObjectRef
+from service.domain.request_fields import JOB_ORDER, JOB_PAGE_SIZE, JOB_STATUS, NAME, PAGE_TOKEN
 from service.domain.snapshot_config import drop_unset
 from service.domain.urls import check_http_url, is_http_url, parse_media_url
 from service.errors import InvalidParameter, MissingParameter, NotSupported
-from service.store.jobs import MAX_PAGE_SIZE, JobFilter
+from service.store.jobs import JobFilter
 
-#: ICE's documented Name limit for jobs and templates
-MAX_NAME_CHARS = 128
 _MEDIA_TYPES = ("OSS",)
 
 
@@ -64,7 +63,7 @@ def parse_submit(params: Params, limits: LimitSettings) -> SubmitRequest:
     if user_data is not None and len(user_data.encode()) > limits.max_user_data_bytes:
         raise InvalidParameter.named("UserData", f"It must be at most {limits.max_user_data_bytes} bytes.")
     return SubmitRequest(
-        name=params.string("Name", max_length=MAX_NAME_CHARS),
+        name=params.field(NAME),
         input=_media(params, "Input", allow_http=True),
         output=_media(params, "Output"),
         template_id=template_id,
@@ -95,27 +94,19 @@ def _media(params: Params, name: str, *, allow_http: bool = False) -> MediaParam
 
 def parse_list(params: Params) -> JobFilter:
     """ListSnapshotJobs' filters and paging."""
-    status = params.string("Status")
-    try:
-        job_status = JobStatus(status) if status else None
-    except ValueError:
-        valid = ", ".join(s.value for s in JobStatus)
-        raise InvalidParameter.named("Status", f"It must be one of {valid}.") from None
-    order = params.string("OrderBy") or "CreateTimeDesc"
-    if order not in ("CreateTimeDesc", "CreateTimeAsc"):
-        raise InvalidParameter.named("OrderBy", "It must be CreateTimeDesc or CreateTimeAsc.")
+    status = params.field(JOB_STATUS)
     start = _time(params, "StartOfCreateTime")
     end = _time(params, "EndOfCreateTime")
     if start and end and start > end:
         raise InvalidParameter.named("StartOfCreateTime", "It must not be after EndOfCreateTime.")
     return JobFilter(
-        status=job_status,
+        status=JobStatus(status) if status else None,
         job_id=params.string("JobId"),
         start_of_create_time=start,
         end_of_create_time=end,
-        descending=order == "CreateTimeDesc",
-        page_size=params.integer("PageSize", default=20, low=1, high=MAX_PAGE_SIZE),
-        page_token=params.string("NextPageToken"),
+        descending=params.field(JOB_ORDER) == "CreateTimeDesc",
+        page_size=params.field(JOB_PAGE_SIZE),
+        page_token=params.field(PAGE_TOKEN),
     )
 
 

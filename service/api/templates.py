@@ -26,8 +26,17 @@ from aiohttp import web
 from service.api.actions import actions
 from service.api.keys import PG_POOL, SETTINGS
 from service.api.params import Params
-from service.api.schemas import MAX_NAME_CHARS
+from service.domain.request_fields import NAME, SYSTEM_STATUS, TEMPLATE_ORDER, TEMPLATE_PAGE_NUMBER, TEMPLATE_PAGE_SIZE
 from service.domain.snapshot_config import parse_config, to_ice
+from service.domain.templates import (
+    ICE_TYPE_IDS,
+    ORDERS,
+    SNAPSHOT_TYPE,
+    SNAPSHOT_TYPE_NAME,
+    SUBTYPE_IDS,
+    SUBTYPE_NAMES,
+    SYSTEM_STATUSES,
+)
 from service.errors import (
     InvalidParameter,
     MissingParameter,
@@ -38,17 +47,6 @@ from service.errors import (
 )
 from service.events.payloads import ice_time
 from service.store.templates import Template, TemplateQuery, TemplateStore
-
-#: ICE template type ids run 1..11 (§5.1 of the API notes); 2 is the snapshot type
-SNAPSHOT_TYPE, ICE_TYPE_IDS = 2, range(1, 12)
-SNAPSHOT_TYPE_NAME = "SnapshotTemplate"
-SUBTYPE_NAMES = {1: "Normal", 2: "Sprite", 3: "WebVtt"}
-SUBTYPE_IDS = {name.lower(): number for number, name in SUBTYPE_NAMES.items()}
-#: ICE: PageSize 1..100, default 20; PageNumber has no documented ceiling, this one keeps OFFSET sane
-MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE, MAX_PAGE_NUMBER = 100, 20, 1_000_000
-#: OrderBy values: the documented ones, and the spelling the SDK capture used (sdk-wire.md §3)
-ORDERS = {"CreationTime:Desc": True, "CreationTime:Asc": False, "CreateTimeDesc": True, "CreateTimeAsc": False}
-SYSTEM_STATUSES = {"Normal": ("Normal",), "Invisible": ("Invisible",), "All": None}
 
 
 def _store(request: web.Request) -> TemplateStore:
@@ -112,8 +110,8 @@ def parse_template_config(
 
 def _page(params: Params) -> tuple[int, int]:
     return (
-        params.integer("PageNumber", default=1, low=1, high=MAX_PAGE_NUMBER),
-        params.integer("PageSize", default=DEFAULT_PAGE_SIZE, low=1, high=MAX_PAGE_SIZE),
+        params.field(TEMPLATE_PAGE_NUMBER),
+        params.field(TEMPLATE_PAGE_SIZE),
     )
 
 
@@ -173,7 +171,7 @@ async def _custom(store: TemplateStore, template_id: str) -> Template:
 
 @actions.register("CreateCustomTemplate")
 async def create_custom_template(request: web.Request, params: Params) -> dict[str, Any]:
-    name = params.string("Name", required=True, max_length=MAX_NAME_CHARS) or ""
+    name: str = params.field(NAME, required=True)
     type_ = parse_type(params.string("Type", required=True) or "")
     subtype = parse_subtype(params.string("Subtype"))
     raw = params.object("TemplateConfig", required=True) or {}
@@ -207,9 +205,7 @@ async def get_custom_template(request: web.Request, params: Params) -> dict[str,
 
 @actions.register("ListCustomTemplates")
 async def list_custom_templates(request: web.Request, params: Params) -> dict[str, Any]:
-    order = params.string("OrderBy") or "CreationTime:Desc"
-    if order not in ORDERS:
-        raise InvalidParameter.named("OrderBy", "It must be CreationTime:Desc or CreationTime:Asc.")
+    order = params.field(TEMPLATE_ORDER)
     page_number, page_size = _page(params)
     query = TemplateQuery(
         system=False,
@@ -230,7 +226,7 @@ async def update_custom_template(request: web.Request, params: Params) -> dict[s
     """Rename and/or replace the TemplateConfig (a replacement, not a merge); the subtype is kept."""
     store = _store(request)
     template = await _custom(store, params.string("TemplateId", required=True) or "")
-    name = params.string("Name", max_length=MAX_NAME_CHARS)
+    name = params.field(NAME)
     raw = params.object("TemplateConfig")
     config = None
     if raw is not None:
@@ -278,9 +274,7 @@ async def set_default_custom_template(request: web.Request, params: Params) -> d
 
 @actions.register("ListSystemTemplates")
 async def list_system_templates(request: web.Request, params: Params) -> dict[str, Any]:
-    status = params.string("Status") or "Normal"
-    if status not in SYSTEM_STATUSES:
-        raise InvalidParameter.named("Status", "It must be Normal, Invisible or All.")
+    status = params.field(SYSTEM_STATUS)
     page_number, page_size = _page(params)
     query = TemplateQuery(
         system=True,

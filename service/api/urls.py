@@ -38,18 +38,11 @@ from service.api.files import request_origin
 from service.api.keys import DELIVERY, JOBS
 from service.api.params import Params
 from service.domain.models import JobStatus, ObjectRef
+from service.domain.request_fields import URL_ORDER, URL_PAGE_NUMBER, URL_PAGE_SIZE, URL_TIMEOUT
 from service.domain.urls import parse_media_url
-from service.errors import InvalidParameter, JobFailed, JobNotFinished, JobNotFound
+from service.errors import JobFailed, JobNotFinished, JobNotFound
 from service.store.jobs import JobRecord
 
-#: ICE's documented bounds
-MAX_PAGE_SIZE = 30
-DEFAULT_PAGE_SIZE = 10
-DEFAULT_TIMEOUT_S = 3600
-MAX_TIMEOUT_S = 129_600
-#: PageNumber is an int32 in ICE's API; any page past the last one is simply empty
-MAX_PAGE_NUMBER = 2**31 - 1
-ORDERS = ("Asc", "Desc")
 VTT_CONTENT_TYPE = "text/vtt"
 VTT_SUFFIX = ".vtt"
 
@@ -60,12 +53,10 @@ Sign = Callable[[str], Awaitable[str]]
 @actions.register("GetSnapshotUrls")
 async def get_snapshot_urls(request: web.Request, params: Params) -> dict[str, Any]:
     job_id = params.string("JobId", required=True) or ""
-    page_number = params.integer("PageNumber", default=1, low=1, high=MAX_PAGE_NUMBER)
-    page_size = params.integer("PageSize", default=DEFAULT_PAGE_SIZE, low=1, high=MAX_PAGE_SIZE)
-    order = params.string("OrderBy") or ORDERS[0]
-    if order not in ORDERS:
-        raise InvalidParameter.named("OrderBy", f"It must be Asc or Desc; got {order!r}.")
-    timeout_s = params.integer("Timeout", default=DEFAULT_TIMEOUT_S, low=1, high=MAX_TIMEOUT_S)
+    page_number = params.field(URL_PAGE_NUMBER)
+    page_size = params.field(URL_PAGE_SIZE)
+    order = params.field(URL_ORDER)
+    timeout_s = params.field(URL_TIMEOUT)
 
     job = await request.app[JOBS].get(job_id)
     if job is None:

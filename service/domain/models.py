@@ -19,6 +19,23 @@ class JobStatus(StrEnum):
     FAIL = "Fail"
 
 
+class DeliveryStatus(StrEnum):
+    """Where an HTTP callback delivery is."""
+
+    #: due now or later, attempts left
+    PENDING = "Pending"
+    DELIVERED = "Delivered"
+    #: out of attempts, or refused for good; ReplayCallbackDelivery makes it Pending again
+    FAILED = "Failed"
+
+
+class PipelineStatus(StrEnum):
+    """A paused pipeline's jobs wait in Init; resuming dispatches them."""
+
+    ACTIVE = "Active"
+    PAUSED = "Paused"
+
+
 class SnapshotType(StrEnum):
     """ICE's snapshot types, spelt as the SDK spells them."""
 

@@ -13,27 +13,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from PIL import ImageColor
-
+from service.domain import snapshot_fields as f
 from service.domain.models import FrameType, SnapshotConfig, SnapshotType, SpriteConfig
 from service.errors import InvalidParameter, NotSupported
 
-#: MPS/VOD document [8, 4096] for Width/Height.
-MIN_SIDE, MAX_SIDE = 8, 4096
 #: JPEG's hard limit is 65535; 16384 keeps a sheet decodable by every browser.
 MAX_SHEET_SIDE = 16384
-#: MPS TileOut documents Columns/Lines in (0, 1000]
-MAX_GRID = 1000
 #: cells on one sheet: at most as many as a job has images (MAX_COUNT's default); more only paints empty
 #: cells, and 1000 x 1000 cells is a sheet no player or memory budget wants
 MAX_CELLS = 10_000
-#: Time is ms: 2^31-1 is about 24.8 days, far past any accepted video and inside a 32-bit int
-MAX_TIME_MS = 2**31 - 1
-#: a day between two snapshots is more than any storyboard needs
-MAX_INTERVAL_S = 86400
-
-_TYPES = {t.value.lower(): t for t in SnapshotType}
-_FRAME_TYPES = {f.value: f for f in FrameType}
 
 
 def merge_overrides(template: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -60,27 +48,28 @@ def drop_unset(raw: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def parse_config(raw: Mapping[str, Any], field: str, *, max_count: int = 10000) -> SnapshotConfig:
+def parse_config(raw: Mapping[str, Any], field: str, *, max_count: int = f.MAX_COUNT) -> SnapshotConfig:
     """Validate an ICE snapshot config object and build the engine's `SnapshotConfig`."""
-    reader = _Reader(raw, field)
-    snapshot_type = reader.snapshot_type()
-    count = reader.integer("Count", default=1, low=1, high=max_count)
-    sprite_raw = raw.get("SpriteSnapshotConfig")
+    type_value = raw.get(f.TYPE.name)
+    if isinstance(type_value, str) and type_value.lower() == "cover":
+        raise NotSupported('Snapshot type "Cover" is not supported; use Normal, Sprite or WebVtt.')
+    snapshot_type = SnapshotType(f.TYPE.read(raw, field))
+    sprite_raw = raw.get(f.SPRITE_OBJECT)
     if snapshot_type is SnapshotType.WEBVTT and sprite_raw:
         raise NotSupported('Vtt snapshot does not support "SpriteSnapshotConfig" parameter')
     config = SnapshotConfig(
         type=snapshot_type,
-        frame_type=reader.frame_type(),
-        time_ms=reader.integer("Time", default=0, low=0, high=MAX_TIME_MS),
-        count=count,
-        interval_s=reader.optional_integer("Interval", low=0, high=MAX_INTERVAL_S),
-        width=reader.optional_integer("Width", low=MIN_SIDE, high=MAX_SIDE),
-        height=reader.optional_integer("Height", low=MIN_SIDE, high=MAX_SIDE),
-        black_level=reader.optional_integer("BlackLevel", low=30, high=100),
-        pixel_black_threshold=reader.optional_integer("PixelBlackThreshold", low=0, high=255),
-        sprite=_parse_sprite(sprite_raw, f"{field}.SpriteSnapshotConfig") if sprite_raw else None,
-        is_spt_frag=reader.boolean("IsSptFrag"),
-        black_filter_all=reader.boolean("BlackFilterAll"),
+        frame_type=FrameType(f.FRAME_TYPE.read(raw, field)),
+        time_ms=f.TIME.read(raw, field),
+        count=f.COUNT.read(raw, field, high=min(max_count, f.MAX_COUNT)),
+        interval_s=f.INTERVAL.read(raw, field),
+        width=f.WIDTH.read(raw, field),
+        height=f.HEIGHT.read(raw, field),
+        black_level=f.BLACK_LEVEL.read(raw, field),
+        pixel_black_threshold=f.PIXEL_BLACK_THRESHOLD.read(raw, field),
+        sprite=_parse_sprite(sprite_raw, f"{field}.{f.SPRITE_OBJECT}") if sprite_raw else None,
+        is_spt_frag=f.IS_SPT_FRAG.read(raw, field),
+        black_filter_all=f.BLACK_FILTER_ALL.read(raw, field),
     )
     _check_sheet(config, field)
     return config
@@ -141,15 +130,14 @@ def check_output_naming(config: SnapshotConfig, output_key: str, field: str) -> 
 def _parse_sprite(raw: Any, field: str) -> SpriteConfig:
     if not isinstance(raw, Mapping):
         raise InvalidParameter.named(field, "It must be a JSON object.")
-    reader = _Reader(raw, field)
     return SpriteConfig(
-        cell_width=reader.optional_integer("CellWidth", low=MIN_SIDE, high=MAX_SIDE),
-        cell_height=reader.optional_integer("CellHeight", low=MIN_SIDE, high=MAX_SIDE),
-        padding=reader.integer("Padding", default=0, low=0, high=MAX_SIDE),
-        margin=reader.integer("Margin", default=0, low=0, high=MAX_SIDE),
-        columns=reader.integer("Columns", default=10, low=1, high=MAX_GRID),
-        lines=reader.integer("Lines", default=10, low=1, high=MAX_GRID),
-        color=reader.color("Color"),
+        cell_width=f.CELL_WIDTH.read(raw, field),
+        cell_height=f.CELL_HEIGHT.read(raw, field),
+        padding=f.PADDING.read(raw, field),
+        margin=f.MARGIN.read(raw, field),
+        columns=f.COLUMNS.read(raw, field),
+        lines=f.LINES.read(raw, field),
+        color=f.COLOR.read(raw, field),
     )
 
 
@@ -178,71 +166,3 @@ def check_sheet_size(size: tuple[int, int], field: str) -> None:
         raise InvalidParameter.named(
             field, f"The sheet would be {width}x{height} px; at most {MAX_SHEET_SIDE} px a side is supported."
         )
-
-
-class _Reader:
-    """Typed, range-checked access to one JSON object's fields, naming `field.Key` on error."""
-
-    def __init__(self, raw: Mapping[str, Any], field: str) -> None:
-        self.raw = raw
-        self.field = field
-
-    def name(self, key: str) -> str:
-        return f"{self.field}.{key}"
-
-    def optional_integer(self, key: str, *, low: int | None = None, high: int | None = None) -> int | None:
-        value = self.raw.get(key)
-        if value is None or value == "":
-            return None
-        if isinstance(value, bool):
-            raise InvalidParameter.named(self.name(key), "It must be an integer.")
-        try:
-            number = int(value) if not isinstance(value, float) or value.is_integer() else None
-        except (TypeError, ValueError):
-            number = None
-        if number is None:
-            raise InvalidParameter.named(self.name(key), "It must be an integer.")
-        if (low is not None and number < low) or (high is not None and number > high):
-            bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
-            raise InvalidParameter.named(self.name(key), f"It must be {bounds}; got {number}.")
-        return number
-
-    def integer(self, key: str, *, default: int, low: int | None = None, high: int | None = None) -> int:
-        value = self.optional_integer(key, low=low, high=high)
-        return default if value is None else value
-
-    def boolean(self, key: str) -> bool:
-        value = self.raw.get(key, False)
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "false", ""):
-            return value.lower() == "true"
-        raise InvalidParameter.named(self.name(key), "It must be true or false.")
-
-    def snapshot_type(self) -> SnapshotType:
-        value = self.raw.get("Type", SnapshotType.NORMAL.value)
-        if not isinstance(value, str):
-            raise InvalidParameter.named(self.name("Type"), "It must be Normal, Sprite or WebVtt.")
-        if value.lower() == "cover":
-            raise NotSupported('Snapshot type "Cover" is not supported; use Normal, Sprite or WebVtt.')
-        found = _TYPES.get(value.lower())
-        if found is None:
-            raise InvalidParameter.named(self.name("Type"), f"It must be Normal, Sprite or WebVtt; got {value!r}.")
-        return found
-
-    def frame_type(self) -> FrameType:
-        value = self.raw.get("FrameType", FrameType.INTRA.value)
-        found = _FRAME_TYPES.get(value.lower()) if isinstance(value, str) else None
-        if found is None:
-            raise InvalidParameter.named(self.name("FrameType"), f"It must be intra or normal; got {value!r}.")
-        return found
-
-    def color(self, key: str) -> tuple[int, int, int]:
-        value = self.raw.get(key, "#000000")
-        try:
-            rgb = ImageColor.getrgb(str(value))
-        except ValueError:
-            raise InvalidParameter.named(
-                self.name(key), f"It must be #RRGGBB or a colour name; got {value!r}."
-            ) from None
-        return rgb[0], rgb[1], rgb[2]

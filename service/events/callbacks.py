@@ -23,6 +23,7 @@ import asyncpg
 
 from service import metrics
 from service.config import CallbackSettings
+from service.domain.models import DeliveryStatus
 from service.errors import BlockedAddress, ServiceError
 from service.net.resolver import GuardedResolver
 from service.net.ssrf import check_address, parse_allow_list
@@ -104,11 +105,11 @@ class CallbackSender:
         duration_ms = int((time.monotonic() - started) * 1000)
         attempt = delivery.attempts + 1
         if not error:
-            outcome, retry_in = "Delivered", 0.0
+            outcome, retry_in = DeliveryStatus.DELIVERED, 0.0
         elif permanent or attempt >= self.settings.max_attempts:
-            outcome, retry_in = "Failed", 0.0
+            outcome, retry_in = DeliveryStatus.FAILED, 0.0
         else:
-            outcome, retry_in = "Pending", retry_delay(attempt, self.settings.backoff_s)
+            outcome, retry_in = DeliveryStatus.PENDING, retry_delay(attempt, self.settings.backoff_s)
         metrics.CALLBACK_ATTEMPTS.labels(outcome).inc()
         await record_attempt(
             self.pool,

@@ -16,10 +16,11 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
 
 from service.config import AmqpSettings
+from service.domain.request_fields import PRIORITY
 from service.domain.routing import JOB_ROUTING_KEY
 
-#: pipeline Priority is 1..10 and maps straight onto AMQP message priority
-MAX_PRIORITY = 10
+#: pipeline Priority maps straight onto AMQP message priority
+MAX_PRIORITY = PRIORITY.high
 
 
 @dataclass(frozen=True, slots=True)

@@ -85,9 +85,6 @@ WHERE job_id = $1 AND status = 'Processing' AND lease_owner = $2
 RETURNING *
 """
 
-#: PageSize bounds of ListSnapshotJobs (ICE: default 20, maximum 100)
-DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 20, 100
-
 
 @dataclass(frozen=True, slots=True)
 class JobRecord:
@@ -172,7 +169,7 @@ class JobFilter:
     start_of_create_time: datetime | None = None
     end_of_create_time: datetime | None = None
     descending: bool = True
-    page_size: int = DEFAULT_PAGE_SIZE
+    page_size: int = 20
     page_token: str | None = None
 
 

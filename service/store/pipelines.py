@@ -23,6 +23,7 @@ from datetime import datetime
 
 import asyncpg
 
+from service.domain.models import PipelineStatus
 from service.domain.routing import JOB_ROUTING_KEY
 from service.errors import DefaultPipelineUndeletable, PipelineInUse
 from service.store.outbox import MessageKind
@@ -120,7 +121,7 @@ class PipelineStore:
             )
             after = Pipeline.from_row(row)
             dispatched = 0
-            if before["status"] == "Paused" and after.status == "Active":
+            if before["status"] == PipelineStatus.PAUSED and after.status == PipelineStatus.ACTIVE:
                 result = await connection.execute(
                     DISPATCH_HELD_JOBS, pipeline_id, MessageKind.DISPATCH.value, JOB_ROUTING_KEY, after.priority
                 )

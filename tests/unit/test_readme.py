@@ -25,3 +25,13 @@ def test_readme_lists_every_input_demuxer() -> None:
 
     text = README.read_text(encoding="utf-8")
     assert [name for name in SUPPORTED_DEMUXERS if f"`{name}`" not in text] == []
+
+
+def test_readme_tables_are_the_declarations() -> None:
+    """Settings and snapshot fields are documented from their declarations: `python -m service.docs`."""
+    from service.docs import TABLES, render
+
+    text = README.read_text(encoding="utf-8")
+    for name in TABLES:
+        assert f"<!-- generated: {name} -->" in text, name
+    assert render(text) == text, "README.md is behind the code: run `python -m service.docs README.md`"
