@@ -28,7 +28,9 @@ def settings_table() -> str:
     rows = ["| variable | default | meaning |", "|---|---|---|"]
     for variable, default, help_ in describe():
         rows.append(f"| `{variable}` | `{default or 'empty'}` | {_cell(help_)} |")
-    rows.append("| `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` | | S3 credentials, through botocore's standard chain |")
+    rows.append(
+        "| `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` | | S3 credentials, through botocore's standard chain |"
+    )
     return "\n".join(rows) + "\n"
 
 
