@@ -22,6 +22,7 @@ import pytest
 from service.config import Settings, StorageSettings
 from service.storage.local import LocalStorage
 from service.storage.s3 import S3Credentials, S3Storage
+from service.storage.signed_urls import UrlSigner
 
 #: the bucket every storage test writes into, each test under its own `blob_prefix`
 TEST_BUCKET = os.environ.get("SNAPSHOTD_TEST_S3_BUCKET", "snapshotd-test")
@@ -104,10 +105,14 @@ async def s3_storage(
         yield storage
 
 
+#: the local backend's /files/ URLs are signed by the API's signer; tests give it this one
+TEST_URL_SIGNER = UrlSigner(key=b"test-url-signing-key", base_url="http://api.test")
+
+
 @pytest.fixture
 async def local_storage(tmp_path: Path) -> AsyncIterator[LocalStorage]:
     """A LocalStorage rooted in the test's tmp_path."""
-    storage = LocalStorage(tmp_path / "storage")
+    storage = LocalStorage(tmp_path / "storage", TEST_URL_SIGNER)
     try:
         yield storage
     finally:

@@ -110,17 +110,14 @@ class Delivery:
 
     storage: BlobStorage
     signer: UrlSigner
-    #: whether objects other than manifests are fetched from the store itself (s3) or from /files/ (local)
-    presigned: bool
 
     async def url(self, ref: ObjectRef, expires: int, *, origin: str, now: float | None = None) -> str:
-        """The URL a client fetches `ref` by until the unix time `expires`."""
-        if not self.presigned or is_manifest(ref.key):
+        """The URL a client fetches `ref` by until the unix time `expires`: a manifest is always this
+        API's (it rewrites it), any other object the store's download URL."""
+        if is_manifest(ref.key):
             return self.signer.url(ref.bucket, ref.key, expires, origin=origin)
         now = time.time() if now is None else now
-        # The store signs with its own clock's second; from the same second, the lifetimes agree.
-        lifetime = max(1, expires - math.floor(now))
-        return await self.storage.presigned_url(ref, lifetime, cache_control=cache_control(expires, now))
+        return await self.storage.download_url(ref, expires, origin=origin, cache_control=cache_control(expires, now))
 
     async def manifest(self, ref: ObjectRef, expires: int, *, origin: str) -> Manifest:
         """The stored manifest with its relative references replaced by URLs expiring at `expires`."""

@@ -39,7 +39,6 @@ from service.config import Settings
 from service.domain.models import ObjectRef
 from service.errors import FileNotFound, MediaNotFound, SignatureInvalid, UrlExpired
 from service.storage.factory import open_storage
-from service.storage.local import LocalStorage
 from service.storage.signed_urls import EXPIRES_PARAM, FILES_PREFIX, SIGNATURE_PARAM, UrlSigner, Verdict
 
 log = logging.getLogger(__name__)
@@ -66,10 +65,11 @@ def url_signer_for(settings: Settings) -> UrlSigner:
 async def storage_context(app: web.Application) -> AsyncIterator[None]:
     """The API's blob store (for GetSnapshotUrls and /files/), the URL signer and the delivery rules."""
     settings = app[SETTINGS]
-    storage = await open_storage(settings.storage)
+    signer = url_signer_for(settings)
+    storage = await open_storage(settings.storage, url_signer=signer)
     app[STORAGE] = storage
-    app[URL_SIGNER] = signer = url_signer_for(settings)
-    app[DELIVERY] = Delivery(storage, signer, presigned=settings.storage.backend != "local")
+    app[URL_SIGNER] = signer
+    app[DELIVERY] = Delivery(storage, signer)
     try:
         yield
     finally:
@@ -108,14 +108,13 @@ async def serve_file(request: web.Request) -> web.StreamResponse:
     }
     if is_manifest(key):
         return await _serve_manifest(request, ref, int(expires), headers)
-    storage = request.app[STORAGE]
-    if not isinstance(storage, LocalStorage):
-        raise FileNotFound("Objects are served by the object store itself; this URL is not for this server.")
     try:
         # The backend's own resolution: validated key, symlinks followed, still inside the bucket.
-        path = await storage.readable_source(ref)
+        path = await request.app[STORAGE].local_path(ref)
     except MediaNotFound:
         raise FileNotFound(f"The object {bucket}/{key} does not exist.") from None
+    if path is None:
+        raise FileNotFound("Objects are served by the object store itself; this URL is not for this server.")
     return web.FileResponse(path, headers=headers)
 
 

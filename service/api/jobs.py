@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from service.api.actions import actions
-from service.api.keys import JOBS, PG_POOL, RELAY, SETTINGS
+from service.api.keys import JOBS, PG_POOL, RELAY, SETTINGS, STORAGE
 from service.api.params import Params
 from service.api.schemas import parse_list, parse_submit
 from service.api.views import job_view
@@ -85,5 +85,4 @@ async def list_snapshot_jobs(request: web.Request, params: Params) -> dict[str, 
 
 
 def _location(request: web.Request) -> str:
-    storage = request.app[SETTINGS].storage
-    return "local" if storage.backend == "local" else storage.s3_region
+    return request.app[STORAGE].location

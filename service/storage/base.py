@@ -22,30 +22,23 @@ DEFAULT_SOURCE_EXPIRES_S = 3600
 
 
 class BlobStorage(Protocol):
-    """Objects addressed by (bucket, key); writes are idempotent (same key → overwritten)."""
+    """Objects addressed by (bucket, key), as the service uses them; writes are idempotent (same key →
+    overwritten). What only tests and set-up need (exists, size, put_bytes, ensure_bucket) stays on the
+    backends themselves."""
+
+    #: where the objects are, as GetSnapshotJob's `OssFile.Location` says it ("local", or the region)
+    location: str
 
     async def put_file(self, ref: ObjectRef, path: str, content_type: str) -> None:
         """Store the file at `path` under `ref`, replacing any object already there."""
         ...
 
-    async def put_bytes(self, ref: ObjectRef, data: bytes, content_type: str) -> None:
-        """Store `data` under `ref`, replacing any object already there."""
-        ...
-
-    async def exists(self, ref: ObjectRef) -> bool:
-        """Whether the object exists."""
-        ...
-
-    async def size(self, ref: ObjectRef) -> int:
-        """The object's size in bytes; MediaNotFound if it does not exist."""
+    async def get_bytes(self, ref: ObjectRef) -> bytes:
+        """The whole object in memory: for small objects (a .vtt the API rewrites)."""
         ...
 
     async def delete(self, ref: ObjectRef) -> None:
         """Remove the object; a missing object is not an error."""
-        ...
-
-    async def get_bytes(self, ref: ObjectRef) -> bytes:
-        """The whole object in memory: for tests and small objects only."""
         ...
 
     async def readable_source(self, ref: ObjectRef, expires_s: int = DEFAULT_SOURCE_EXPIRES_S) -> str:
@@ -55,9 +48,15 @@ class BlobStorage(Protocol):
         """
         ...
 
-    async def presigned_url(self, ref: ObjectRef, expires_s: int, *, cache_control: str | None = None) -> str:
-        """A GET URL valid for `expires_s` seconds, for handing to API clients; the store answers it
-        with `cache_control` as the response's Cache-Control when given."""
+    async def download_url(self, ref: ObjectRef, expires: int, *, origin: str, cache_control: str | None = None) -> str:
+        """The URL an API client downloads `ref` by until the unix time `expires`: the store's own
+        presigned URL (s3), or a signed `/files/` URL of this API (local; `origin` is the API's scheme and
+        host as the client reached it). The answer carries `cache_control` when given."""
+        ...
+
+    async def local_path(self, ref: ObjectRef) -> str | None:
+        """The object's file on this machine when the backend keeps objects as files (the API then
+        serves it); None when the store serves its objects itself. MediaNotFound if it does not exist."""
         ...
 
     async def aclose(self) -> None:

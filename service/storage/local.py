@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, TypeVar
 
 from service.domain.urls import bucket_problem, key_problem
-from service.errors import InvalidParameter, MediaNotFound, StorageAccessDenied, StorageUnavailable
+from service.errors import InternalError, InvalidParameter, MediaNotFound, StorageAccessDenied, StorageUnavailable
 from service.storage.base import DEFAULT_SOURCE_EXPIRES_S, open_source
+from service.storage.signed_urls import UrlSigner
 
 if TYPE_CHECKING:
     from service.domain.models import ObjectRef
@@ -43,9 +44,13 @@ _REFUSED_NAME_ERRNOS = frozenset({errno.ENAMETOOLONG, errno.EILSEQ})
 class LocalStorage:
     """BlobStorage on a directory tree; one sub-directory per bucket, created on first write."""
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    location = "local"
+
+    def __init__(self, root: str | os.PathLike[str], signer: UrlSigner | None = None) -> None:
         # Absolute but not resolved here: resolving touches the filesystem, which happens in threads.
         self._root = Path(os.path.abspath(root))
+        #: signs the API's /files/ URLs of these objects: a directory has no URLs of its own
+        self._signer = signer
         self._file_mode = 0o666 & ~_umask()
 
     @property
@@ -85,6 +90,9 @@ class LocalStorage:
         return await self._run(ref, False, lambda: self._path(ref).read_bytes())
 
     async def readable_source(self, ref: ObjectRef, expires_s: int = DEFAULT_SOURCE_EXPIRES_S) -> str:
+        return await self.local_path(ref)
+
+    async def local_path(self, ref: ObjectRef) -> str:
         def source() -> str:
             if self._regular_file(ref) is None:
                 raise FileNotFoundError(ref.url())
@@ -92,10 +100,12 @@ class LocalStorage:
 
         return await self._run(ref, False, source)
 
-    async def presigned_url(self, ref: ObjectRef, expires_s: int, *, cache_control: str | None = None) -> str:
-        # The API will serve local objects itself behind HMAC-signed expiring URLs (DESIGN.md,
-        # "Storage and URLs"); the storage layer has no HTTP endpoint to sign for.
-        raise NotImplementedError("the local backend has no presigned URLs; the API signs its own")
+    async def download_url(self, ref: ObjectRef, expires: int, *, origin: str, cache_control: str | None = None) -> str:
+        # The API serves these objects itself (`/files/`), with its own Cache-Control: the signature is
+        # the whole of the URL's credential, so nothing here touches the disk.
+        if self._signer is None:
+            raise InternalError("This local storage was opened without a URL signer: it cannot hand out URLs.")
+        return self._signer.url(ref.bucket, ref.key, expires, origin=origin)
 
     async def aclose(self) -> None:
         """Nothing to release: no connections, no open files between calls."""

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Self
@@ -75,10 +77,11 @@ class S3Credentials:
 class S3Storage:
     """BlobStorage on an S3-compatible endpoint, holding one aiobotocore client."""
 
-    def __init__(self, client: Any, stack: contextlib.AsyncExitStack) -> None:
+    def __init__(self, client: Any, stack: contextlib.AsyncExitStack, location: str = "") -> None:
         # Use `S3Storage.open`; the constructor only takes ownership of an entered client.
         self._client = client
         self._stack = stack
+        self.location = location
 
     @classmethod
     async def open(
@@ -127,7 +130,7 @@ class S3Storage:
             "s3 client ready",
             extra={"endpoint": settings.s3_endpoint_url or "(aws default)", "region": settings.s3_region},
         )
-        return cls(client, stack)
+        return cls(client, stack, settings.s3_region)
 
     async def __aenter__(self) -> Self:
         return self
@@ -182,6 +185,15 @@ class S3Storage:
         # HEAD first: a presigned URL to a missing object would only fail later, inside the child process.
         await self._head(ref)
         return await self.presigned_url(ref, expires_s)
+
+    async def download_url(self, ref: ObjectRef, expires: int, *, origin: str, cache_control: str | None = None) -> str:
+        # The store signs with its own clock's second; from the same second, the lifetimes agree.
+        lifetime = max(1, expires - math.floor(time.time()))
+        return await self.presigned_url(ref, lifetime, cache_control=cache_control)
+
+    async def local_path(self, ref: ObjectRef) -> None:
+        """The store serves its objects itself."""
+        return None
 
     async def presigned_url(self, ref: ObjectRef, expires_s: int, *, cache_control: str | None = None) -> str:
         if not 1 <= expires_s <= MAX_PRESIGN_EXPIRES_S:

@@ -33,6 +33,7 @@ from service.errors import (
 from service.storage import BlobStorage, LocalStorage, S3Credentials, S3Storage, open_storage
 from service.storage.local import _translate as _translate_local
 from service.storage.s3 import _translate
+from tests.s3server import TEST_URL_SIGNER
 
 #: every byte value, so no backend can get away with text-mode or encoding mistakes
 PAYLOAD = bytes(range(256)) * 4
@@ -222,9 +223,33 @@ async def test_local_key_colliding_with_a_directory(local_storage: LocalStorage,
         await local_storage.put_bytes(ref("dir"), b"x", "text/plain")
 
 
-async def test_local_has_no_presigned_urls(local_storage: LocalStorage, ref: RefFactory) -> None:
-    with pytest.raises(NotImplementedError):
-        await local_storage.presigned_url(ref("k"), 60)
+async def test_download_urls_fetch_the_object_until_they_expire(storage: BlobStorage, ref: RefFactory) -> None:
+    """Both backends implement the port's `download_url`: the store's presigned URL, or the API's signed
+    /files/ URL (fetched here the way the API checks it)."""
+    target = ref("dl/a.jpg")
+    await storage.put_file(target, str(Path(__file__)), "image/jpeg")
+    expires = int(time.time()) + 60
+
+    url = await storage.download_url(target, expires, origin="http://ignored", cache_control="private, max-age=60")
+
+    if isinstance(storage, LocalStorage):
+        parts = urlsplit(url)
+        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        assert url.startswith("http://api.test/files/")
+        assert (
+            TEST_URL_SIGNER.verify(target.bucket, target.key, query["Expires"], query["Signature"], time.time()).value
+            == "valid"
+        )
+        assert await storage.local_path(target) == str(storage.root / target.bucket / target.key)
+    else:
+        status, body = http_get(url)
+        assert (status, body) == (200, Path(__file__).read_bytes())
+        assert await storage.local_path(target) is None
+
+
+async def test_a_local_store_without_a_signer_hands_out_no_urls(tmp_path: Path, ref: RefFactory) -> None:
+    with pytest.raises(InternalError):
+        await LocalStorage(tmp_path).download_url(ref("k"), int(time.time()) + 60, origin="")
 
 
 # --- s3 backend ------------------------------------------------------------------------------------
