@@ -6,12 +6,13 @@ import argparse
 import asyncio
 import functools
 import logging
+import os
 import sys
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
 from service import run_cli
-from service.config import ConfigError, Settings, describe
+from service.config import ConfigError, Settings, describe, unknown_variables
 
 log = logging.getLogger("service")
 
@@ -68,6 +69,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     setup_logging(settings.log.level, settings.log.format)
     log.info("settings: %s", settings.masked())
+    for name, closest in unknown_variables(os.environ):
+        hint = f"; did you mean {closest}?" if closest else ""
+        log.warning("%s is not a setting and is ignored%s", name, hint)
     runners = {"api": run_api, "worker": run_worker, "up": run_up, "migrate": run_migrate}
     runner = (
         functools.partial(run_bucket_cors, buckets=args.buckets)

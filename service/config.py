@@ -7,6 +7,7 @@ what `snapshotd --help` prints. Tests pass a dict instead of touching `os.enviro
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
@@ -63,6 +64,11 @@ class HttpSettings:
         "",
         "base URL clients reach the API at, for /files/ URLs: local-storage objects, storyboards (empty: each request's own scheme and host)",
         env="PUBLIC_BASE_URL",
+    )
+    docs_url: str = setting(
+        "",
+        "where an error's Recommend points (empty: this API's own /docs/errors page)",
+        env="DOCS_URL",
     )
     url_signing_key: str = setting(
         "",
@@ -399,6 +405,20 @@ def describe() -> Iterator[tuple[str, str, str]]:
     for group in _GROUPS.values():
         for f in fields(group):
             yield PREFIX + f.metadata["env"], str(f.default), f.metadata["help"]
+
+
+#: SNAPSHOTD_* variables that are not settings: the tests', benchmarks' and fuzzers' own
+NOT_SETTINGS = (f"{PREFIX}TEST_", f"{PREFIX}BENCH_", f"{PREFIX}FUZZ_")
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[tuple[str, str | None]]:
+    """`SNAPSHOTD_*` variables that name no setting (a typo is ignored otherwise), with the closest setting."""
+    known = [variable for variable, _, _ in describe()]
+    return [
+        (name, next(iter(difflib.get_close_matches(name, known, n=1, cutoff=0.6)), None))
+        for name in sorted(environ)
+        if name.startswith(PREFIX) and name not in known and not name.startswith(NOT_SETTINGS)
+    ]
 
 
 def mask_url(value: str) -> str:

@@ -3,7 +3,8 @@
 Each table sits between `<!-- generated: NAME -->` and `<!-- end: NAME -->` in README.md; `python -m
 service.docs [README.md]` rewrites them in place, and a test fails when the README and the code disagree.
 Tables: `settings` (every `SNAPSHOTD_*` variable, `config.py`), `snapshot-fields` (the TemplateConfig
-fields, `domain/snapshot_fields.py`).
+fields, `domain/snapshot_fields.py`), `errors` (every Code, `errors.py`; the API serves the same list at
+`/docs/errors`, where each error's `Recommend` points).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from service.config import describe
 from service.domain.fields import Field
 from service.domain.snapshot_fields import SNAPSHOT_FIELDS, SPRITE_FIELDS, SPRITE_OBJECT
+from service.errors import error_codes
 
 _BLOCK = re.compile(r"(<!-- generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end: (?P=name) -->)", re.S)
 
@@ -45,7 +47,18 @@ def snapshot_fields_table() -> str:
     return "\n".join(rows) + "\n"
 
 
-TABLES: dict[str, Callable[[], str]] = {"settings": settings_table, "snapshot-fields": snapshot_fields_table}
+def errors_table() -> str:
+    rows = ["| Code | HTTP | retry | meaning |", "|---|---|---|---|"]
+    for code, (status, retryable, meanings) in error_codes().items():
+        rows.append(f"| `{code}` | {status} | {'yes' if retryable else 'no'} | {_cell(' '.join(meanings))} |")
+    return "\n".join(rows) + "\n"
+
+
+TABLES: dict[str, Callable[[], str]] = {
+    "settings": settings_table,
+    "snapshot-fields": snapshot_fields_table,
+    "errors": errors_table,
+}
 
 
 def render(text: str) -> str:

@@ -252,6 +252,10 @@ class BlockedAddress(InvalidParameter):
     code = "InvalidParameter.AddressNotAllowed"
 
 
+class UnresolvableHost(InvalidParameter):
+    """The URL's host name does not resolve."""
+
+
 # --- job execution -----------------------------------------------------------------------------
 
 
@@ -305,3 +309,21 @@ class OriginNotAllowed(ServiceError):
 
 class FileNotFound(ResourceNotFound):
     """The object of this URL no longer exists."""
+
+
+# --- the reference -----------------------------------------------------------------------------
+
+
+def error_codes() -> dict[str, tuple[int, bool, list[str]]]:
+    """Every Code the service answers or fails a job with → (HTTP status, retryable, what it means),
+    from the classes above: the reference page and the README's table are this, so they cannot drift."""
+    codes: dict[str, tuple[int, bool, list[str]]] = {}
+    pending: list[type[ServiceError]] = [ServiceError]
+    while pending:
+        cls = pending.pop(0)
+        pending.extend(cls.__subclasses__())
+        meaning = " ".join((cls.__doc__ or "").split())
+        meanings = codes.setdefault(cls.code, (cls.status, cls.retryable, []))[2]
+        if meaning and meaning not in meanings:
+            meanings.append(meaning)
+    return dict(sorted(codes.items()))

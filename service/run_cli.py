@@ -301,11 +301,12 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_MEDIA
     if bar:
         bar.close()
-        print(
-            f"{result.count} image(s), {len(placed)} file(s) in {directory}/ "
-            f"({result.stats.get('capture_s', 0):.2f} s, {len(result.dropped)} slot(s) dropped)",
-            file=sys.stderr,
-        )
+    # One line of what was done, whether or not a bar ran: a script or a log wants it as much as a person.
+    print(
+        f"{result.count} image(s), {len(placed)} file(s) in {directory}/ "
+        f"({result.stats.get('capture_s', 0):.2f} s, {len(result.dropped)} slot(s) dropped)",
+        file=sys.stderr,
+    )
     if args.report:
         try:
             write_report(report(result, args, config, placed), args.report)

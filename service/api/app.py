@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from service.api import callbacks, deliveries, files, health, jobs, openapi, pipelines, rest, templates, urls
+from service.api import callbacks, deliveries, docs_page, files, health, jobs, openapi, pipelines, rest, templates, urls
 from service.api.actions import actions
 from service.api.auth import Authenticator
 from service.api.keys import JOBS, PG_POOL, RELAY, SETTINGS
@@ -77,4 +77,5 @@ def create_app(settings: Settings) -> web.Application:
     files.add_routes(app)
     rest.add_routes(app.router)
     openapi.add_routes(app.router)
+    docs_page.add_routes(app.router)
     return app

@@ -24,7 +24,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from service.api.envelope import error
-from service.api.keys import ACCESS_KEY_ID, PG_POOL, SETTINGS, SIGNED_ACTION
+from service.api.keys import ACCESS_KEY_ID, PG_POOL, SIGNED_ACTION
 from service.api.params import FORM
 from service.api.signing import SignedRequest, Verified, verify_rpc_v1, verify_v3
 from service.config import AuthSettings
@@ -33,7 +33,7 @@ from service.storage.signed_urls import FILES_PREFIX
 from service.store.nonces import SharedNonces
 
 #: paths that stay open: probes must answer without credentials
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs/errors"})
 #: nonces remembered at most (a bound on memory whatever the request rate)
 MAX_NONCES = 1_000_000
 
@@ -151,7 +151,7 @@ class Authenticator:
             if self.buckets is not None:
                 wait_s = self.buckets.take(verified.access_key_id, time.monotonic())
                 if wait_s:
-                    response = error(request, Throttled(), request.app[SETTINGS].http.host_id)
+                    response = error(request, Throttled())
                     response.headers["x-acs-retry-after"] = str(max(1, math.ceil(wait_s)))
                     return response
             return await handler(request)

@@ -12,12 +12,12 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from service.api.keys import REQUEST_ID
+from service.api.keys import REQUEST_ID, SETTINGS
 from service.errors import ServiceError
 
 JSON = "application/json"
-#: where an error's `Recommend` points: the service's own API reference
-RECOMMEND = "https://github.com/snapshotd/snapshotd#errors"
+#: the API's own error reference (`api/docs_page.py`), where `Recommend` points unless SNAPSHOTD_DOCS_URL is set
+ERRORS_PAGE = "/docs/errors"
 
 
 def new_request_id() -> str:
@@ -30,12 +30,19 @@ def ok(request: web.Request, body: dict[str, Any]) -> web.Response:
     return web.Response(body=orjson.dumps(payload), content_type=JSON, charset="utf-8")
 
 
-def error(request: web.Request, exc: ServiceError, host_id: str) -> web.Response:
+def recommend(request: web.Request, code: str) -> str:
+    """The link to `code`'s entry in the error reference, as the client can reach it."""
+    http = request.app[SETTINGS].http
+    base = http.docs_url or f"{(http.public_base_url or str(request.url.origin())).rstrip('/')}{ERRORS_PAGE}"
+    return f"{base}#{code}"
+
+
+def error(request: web.Request, exc: ServiceError) -> web.Response:
     payload = {
         "RequestId": request.get(REQUEST_ID) or new_request_id(),
-        "HostId": host_id,
+        "HostId": request.app[SETTINGS].http.host_id,
         "Code": exc.code,
         "Message": exc.message,
-        "Recommend": RECOMMEND,
+        "Recommend": recommend(request, exc.code),
     }
     return web.Response(status=exc.status, body=orjson.dumps(payload), content_type=JSON, charset="utf-8")

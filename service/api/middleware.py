@@ -24,7 +24,6 @@ log = logging.getLogger(__name__)
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     request[REQUEST_ID] = new_request_id()
-    host_id = request.app[SETTINGS].http.host_id
     started = time.perf_counter()
     max_url = request.app[SETTINGS].http.max_url_kb * 1024
     try:
@@ -35,21 +34,21 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             )
         response = await handler(request)
     except ServiceError as exc:
-        response = error(request, exc, host_id)
+        response = error(request, exc)
     except DATABASE_DOWN as exc:
         log.warning("database unavailable: %r", exc, extra={"request_id": request[REQUEST_ID]})
-        response = error(request, DatabaseUnavailable("The database is unavailable; try again shortly."), host_id)
+        response = error(request, DatabaseUnavailable("The database is unavailable; try again shortly."))
     except web.HTTPRequestEntityTooLarge:
-        response = error(request, RequestTooLarge(), host_id)
+        response = error(request, RequestTooLarge())
     except web.HTTPNotFound:
-        response = error(request, InvalidAction(f"No route for {request.method} {request.path}."), host_id)
+        response = error(request, InvalidAction(f"No route for {request.method} {request.path}."))
     except web.HTTPMethodNotAllowed:
-        response = error(request, InvalidAction(f"{request.method} is not allowed on {request.path}."), host_id)
+        response = error(request, InvalidAction(f"{request.method} is not allowed on {request.path}."))
     except web.HTTPException:
         raise
     except Exception:
         log.exception("unhandled error", extra={"request_id": request[REQUEST_ID]})
-        response = error(request, InternalError(), host_id)
+        response = error(request, InternalError())
     action = request.get(ACTION) or _route_name(request)
     metrics.REQUESTS.labels(action, str(response.status)).inc()
     metrics.REQUEST_SECONDS.labels(action).observe(time.perf_counter() - started)

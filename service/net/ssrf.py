@@ -14,16 +14,9 @@ import socket
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
-from service.errors import (
-    BlockedAddress,
-    InvalidParameter,
-)
+from service.errors import BlockedAddress, InvalidParameter, UnresolvableHost
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-class UnresolvableHost(InvalidParameter):
-    """The URL's host name does not resolve."""
 
 
 def parse_allow_list(raw: str) -> tuple[Network, ...]:

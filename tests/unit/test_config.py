@@ -90,3 +90,31 @@ def test_the_event_loop_setting_picks_the_loop(event_loop: str, loop_module: str
     run_event_loop(main(), event_loop)
 
     assert len(seen) == 1 and seen[0].startswith(loop_module)
+
+
+def test_an_unknown_variable_is_named_with_the_closest_setting() -> None:
+    from service.config import unknown_variables
+
+    env = {
+        "SNAPSHOTD_WORKER_PROCESS": "2",
+        "SNAPSHOTD_WORKER_PROCESSES": "2",
+        "SNAPSHOTD_TEST_PG_URL": "x",
+        "HOME": "/",
+    }
+    assert unknown_variables(env) == [("SNAPSHOTD_WORKER_PROCESS", "SNAPSHOTD_WORKER_PROCESSES")]
+
+
+def test_the_command_warns_at_start_up_about_a_typo(pg_url: str) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "SNAPSHOTD_DATABASE_URL": pg_url, "SNAPSHOTD_WORKER_PROCESS": "2"}
+    done = subprocess.run(
+        [sys.executable, "-m", "service", "migrate"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert (
+        "SNAPSHOTD_WORKER_PROCESS is not a setting and is ignored; did you mean SNAPSHOTD_WORKER_PROCESSES?"
+        in done.stderr
+    )

@@ -50,9 +50,10 @@ def test_normal_series_writes_numbered_files_and_a_report(clip: Path, tmp_path: 
         cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr
-    # not a terminal: no progress bar, nothing on stdout
+    # not a terminal: no progress bar, nothing on stdout, one line saying what was done
     assert done.stdout == ""
-    assert done.stderr == ""
+    assert done.stderr.count("\n") == 1 and "\r" not in done.stderr
+    assert done.stderr.startswith("4 image(s), 4 file(s) in out/")
     files = sorted((tmp_path / "out").iterdir())
     assert [f.name for f in files] == ["00001.jpg", "00002.jpg", "00003.jpg", "00004.jpg"]
     assert [shown(f) for f in files] == [(1000 + k * 2000) // FRAME_MS for k in range(4)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 import pytest
@@ -192,3 +193,15 @@ async def test_legacy_dotted_keys_are_rebuilt(api: TestClient) -> None:
     config = orjson.loads(got["SnapshotJob"]["TemplateConfig"])
     assert (config["Count"], config["Interval"], config["FrameType"]) == (3, 2, "intra")
     assert "Width" not in config
+
+
+async def test_recommend_links_the_errors_entry_the_api_serves(api: TestClient) -> None:
+    status, body = await call(api, "GetSnapshotJob", JobId="nope")
+    assert (status, body["Code"]) == (404, "JobNotFound")
+    page_url, anchor = body["Recommend"].split("#")
+    assert anchor == "JobNotFound"
+
+    response = await api.get(urlsplit(page_url).path)
+    page = await response.text()
+    assert response.status == 200 and response.content_type == "text/html"
+    assert f'id="{anchor}"' in page
