@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 
-from service.api.signing import SignedRequest, verify_rpc_v1, verify_v3
+from service.api.signing import SignedRequest, sign_v3, verify_rpc_v1, verify_v3
 from service.errors import AccessKeyNotFound, AuthError, SignatureMismatch
 
 #: requests captured from the official Python SDK (6.20.2), signed with the fake key below
@@ -86,7 +86,35 @@ def test_v3_tampering_fails(tamper) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_v3_unsigned_header_may_change() -> None:
-    verify_v3(with_header(load(2), "accept-encoding", "gzip"), secrets)
+    verified = verify_v3(with_header(load(2), "accept-encoding", "gzip"), secrets)
+
+    assert (verified.access_key_id, verified.action) == (ACCESS_KEY_ID, "GetSnapshotJob")
+
+
+def test_v3_signs_the_path() -> None:
+    """The captured request was signed for `/`: the same bytes at a REST path do not verify."""
+    with pytest.raises(SignatureMismatch):
+        verify_v3(replace(load(2), path="/v1/snapshot-jobs/job-0001"), secrets)
+
+
+def test_sign_v3_is_what_verify_v3_checks() -> None:
+    captured = load(2)
+    headers = {k: v for k, v in captured.headers.items() if k not in ("authorization", "x-acs-content-sha256")}
+    for algorithm in ("ACS3-HMAC-SHA256", "ACS3-HMAC-SM3"):
+        signed = sign_v3("POST", "/v1/x", captured.query, headers, b"{}", ACCESS_KEY_ID, SECRET, algorithm)
+        request = replace(captured, headers={k.lower(): v for k, v in signed.items()}, body=b"{}", path="/v1/x")
+        assert verify_v3(request, secrets).access_key_id == ACCESS_KEY_ID
+        with pytest.raises(SignatureMismatch):
+            verify_v3(replace(request, body=b"{ }"), secrets)
+
+
+def test_the_captured_signature_is_the_one_sign_v3_makes() -> None:
+    """Our signer reproduces the official SDK's signature of capture #2 exactly."""
+    captured = load(2)
+    names = captured.headers["authorization"].split("SignedHeaders=")[1].split(",")[0].split(";")
+    headers = {name: captured.headers[name] for name in names if name != "x-acs-content-sha256"}
+    signed = sign_v3(captured.method, "/", captured.query, headers, captured.body, ACCESS_KEY_ID, SECRET)
+    assert signed["Authorization"] == captured.headers["authorization"]
 
 
 def test_v3_unknown_key() -> None:
