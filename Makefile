@@ -12,7 +12,7 @@ PLAYERS := tests/browser/node_modules/.installed
 
 .PHONY: up test test-fast lint format bench bench-api clean
 
-$(BIN)/.installed: pyproject.toml
+$(BIN)/.installed: pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
