@@ -2,9 +2,10 @@
 # One image for every process kind: `api` (the default), `worker`, `migrate`, `up`, `worker-alive`.
 #   docker build -t snapshotd:local .
 #   docker run --rm snapshotd:local --help
-# Layout (after astral-sh/uv-docker-example multistage.Dockerfile): the venv, `service/` and `migrations/`
-# all live under /app, and the project is installed editable, so `service/store/migrate.py` finds
-# `Path(__file__).parents[2] / "migrations"` = /app/migrations.
+# Layout (after astral-sh/uv-docker-example multistage.Dockerfile, with uv's "non-editable installs" for a
+# multi-stage build): the project is installed into /app/.venv as the wheel `pip install .` would build, SQL
+# migrations included (package data: migrations/ becomes `service.migrations`, see setup.py), and the runtime
+# gets that venv only, no source tree.
 
 # The base is pinned by digest so a rebuild gets the same interpreter and Debian packages. This digest was
 # copied, not pulled (no registry access where it was written): refresh it with
@@ -31,14 +32,15 @@ RUN --mount=type=cache,target=/root/.cache/uv \
     --mount=type=bind,source=uv.lock,target=uv.lock \
     --mount=type=bind,source=pyproject.toml,target=pyproject.toml \
     uv sync --locked --no-install-project --no-dev
-# README.md is part of the project metadata (pyproject `readme`), so the build needs it.
-COPY pyproject.toml uv.lock README.md ./
+# README.md is part of the project metadata (pyproject `readme`), so the build needs it; setup.py maps
+# migrations/ into the package.
+COPY pyproject.toml uv.lock README.md setup.py ./
 COPY service ./service
 COPY migrations ./migrations
-# Then the project itself, editable: the venv points at /app/service, next to /app/migrations.
+# Then the project itself, not editable: a wheel built from /app and installed into the venv (bytecode
+# compiled by UV_COMPILE_BYTECODE), so the venv holds everything the service runs, its migrations too.
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --locked --no-dev \
- && python -m compileall -q /app/service
+    uv sync --locked --no-dev --no-editable
 
 
 FROM ${PYTHON_IMAGE} AS runtime
@@ -47,7 +49,7 @@ RUN groupadd --system --gid 10001 snapshotd \
  && useradd --system --no-log-init --uid 10001 --gid 10001 --no-create-home \
         --home-dir /nonexistent --shell /usr/sbin/nologin snapshotd
 # Owned by root and not writable by the service user: the code cannot be modified at run time.
-COPY --from=builder /app /app
+COPY --from=builder /app/.venv /app/.venv
 WORKDIR /app
 ENV PATH="/app/.venv/bin:$PATH" \
     PYTHONUNBUFFERED=1 \

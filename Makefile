@@ -7,24 +7,25 @@ PYTHON ?= python3
 
 # checkov pins old botocore releases that clash with aiobotocore: it gets a virtualenv of its own.
 TOOLS ?= .venv-tools
-# The real players the browser tests load (Plyr, video.js, its thumbnails plugin, playwright-core), from npm.
-PLAYERS := tests/browser/node_modules/.installed
+# npm packages the tests run, each set pinned by its package-lock.json: the real players the browser tests
+# load (Plyr, video.js, its thumbnails plugin, playwright-core), and the AsyncAPI parser.
+NODE_PACKAGES := tests/browser/node_modules/.installed tests/asyncapi/node_modules/.installed
 
 .PHONY: up test test-fast lint format bench bench-api clean
 
-$(BIN)/.installed: pyproject.toml
+$(BIN)/.installed: pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
-# Pinned by package-lock.json; no install scripts run. Without npm the browser tests skip with a hint
-# (and fail where CI is set), so a laptop without Node.js can still run everything else.
-$(PLAYERS): tests/browser/package.json tests/browser/package-lock.json
+# Pinned by package-lock.json; no install scripts run. Without npm those tests skip with a hint (and fail
+# where CI is set), so a laptop without Node.js can still run everything else.
+tests/%/node_modules/.installed: tests/%/package.json tests/%/package-lock.json
 	@if command -v npm >/dev/null 2>&1; then \
-		npm ci --prefix tests/browser --ignore-scripts --no-audit --no-fund --loglevel=error && touch $@; \
+		npm ci --prefix tests/$* --ignore-scripts --no-audit --no-fund --loglevel=error && touch $@; \
 	else \
-		echo "make: npm not found; the browser tests need it: apt-get install -y chromium nodejs npm"; \
+		echo "make: npm not found; tests/$* needs it: apt-get install -y nodejs npm (and chromium for the browser tests)"; \
 	fi
 
 $(TOOLS)/bin/checkov:
@@ -37,13 +38,13 @@ up: $(BIN)/.installed
 	$(BIN)/snapshotd up
 
 # Every test, slow fault-injection ones included, after the linter.
-test: $(BIN)/.installed $(TOOLS)/bin/checkov $(PLAYERS)
+test: $(BIN)/.installed $(TOOLS)/bin/checkov $(NODE_PACKAGES)
 	$(BIN)/ruff check service tests benchmarks
 	$(BIN)/ruff format --check service tests benchmarks
 	CHECKOV=$(CURDIR)/$(TOOLS)/bin/checkov $(BIN)/pytest
 
 # Skip the slow tests while iterating.
-test-fast: $(BIN)/.installed $(PLAYERS)
+test-fast: $(BIN)/.installed $(NODE_PACKAGES)
 	$(BIN)/pytest -m "not slow"
 
 lint: $(BIN)/.installed
@@ -61,4 +62,4 @@ bench-api: $(BIN)/.installed
 	$(BIN)/python -m benchmarks.api_throughput
 
 clean:
-	rm -rf $(VENV) $(TOOLS) data .pytest_cache .ruff_cache tests/browser/node_modules
+	rm -rf $(VENV) $(TOOLS) data .pytest_cache .ruff_cache tests/browser/node_modules tests/asyncapi/node_modules

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from service.api import callbacks, deliveries, docs_page, files, health, jobs, openapi, pipelines, rest, templates, urls
 from service.api.actions import actions
+from service.api.asyncapi import add_routes as add_asyncapi_routes
 from service.api.auth import Authenticator
 from service.api.keys import JOBS, PG_POOL, RELAY, SETTINGS
 from service.api.middleware import error_middleware
@@ -78,4 +79,5 @@ def create_app(settings: Settings) -> web.Application:
     rest.add_routes(app.router)
     openapi.add_routes(app.router)
     docs_page.add_routes(app.router)
+    add_asyncapi_routes(app.router)
     return app

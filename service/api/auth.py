@@ -33,7 +33,7 @@ from service.storage.signed_urls import FILES_PREFIX
 from service.store.nonces import SharedNonces
 
 #: paths that stay open: probes must answer without credentials
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs/errors"})
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json", "/asyncapi.json", "/docs/errors"})
 #: nonces remembered at most (a bound on memory whatever the request rate)
 MAX_NONCES = 1_000_000
 

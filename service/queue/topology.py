@@ -21,6 +21,10 @@ from service.domain.routing import JOB_ROUTING_KEY
 
 #: pipeline Priority maps straight onto AMQP message priority
 MAX_PRIORITY = PRIORITY.high
+#: subscribers bind by pattern (`SnapshotComplete.*`), and the exchange outlives broker restarts; the
+#: AsyncAPI document describes the exchange from these
+EVENTS_EXCHANGE_TYPE = aio_pika.ExchangeType.TOPIC
+EVENTS_EXCHANGE_DURABLE = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +50,6 @@ async def declare(channel: AbstractChannel, settings: AmqpSettings) -> Topology:
     await jobs_queue.bind(jobs_exchange, routing_key=JOB_ROUTING_KEY)
 
     events_exchange = await channel.declare_exchange(
-        settings.events_exchange, aio_pika.ExchangeType.TOPIC, durable=True
+        settings.events_exchange, EVENTS_EXCHANGE_TYPE, durable=EVENTS_EXCHANGE_DURABLE
     )
     return Topology(jobs_exchange, jobs_queue, events_exchange)

@@ -1,16 +1,21 @@
 """Apply `migrations/*.sql` in order, each once, under a PostgreSQL advisory lock.
 
+The SQL files are package data: the top-level `migrations/` folder is installed as `service.migrations`
+(setup.py), so a wheel installed anywhere carries them, and an editable install reads the folder itself.
+
 Invariants: files apply in lexical order (`0001_…`, `0002_…`); each file runs in its own transaction
 together with its row in `schema_migrations`, so a file is either fully applied and recorded or not
 at all. The advisory lock serialises concurrent runners (two pods starting at once): the second waits,
-then finds every file recorded and does nothing.
+then finds every file recorded and does nothing. Finding no file at all is an error, never "up to date":
+it means a broken install, and an empty database must not pass for a migrated one.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 
 import asyncpg
 
@@ -19,7 +24,8 @@ log = logging.getLogger(__name__)
 #: arbitrary, fixed: every snapshotd migrator contends for the same lock ("snapd" in ASCII)
 ADVISORY_LOCK_KEY = 0x736E617064
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+#: the SQL files, wherever the package is installed (the checkout's `migrations/` in an editable install)
+MIGRATIONS_DIR: Traversable = files("service.migrations")
 
 CREATE_TABLE = """
 CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -29,18 +35,25 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 """
 
 
+class MigrationsNotFound(RuntimeError):
+    """No migration file where they should be: the package was installed without its SQL files."""
+
+
 @dataclass(frozen=True, slots=True)
 class Migration:
     version: str
     sql: str
 
 
-def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
-    """Every `*.sql` file of the directory, sorted by name."""
-    return [Migration(path.stem, path.read_text(encoding="utf-8")) for path in sorted(directory.glob("*.sql"))]
+def load_migrations(directory: Traversable = MIGRATIONS_DIR) -> list[Migration]:
+    """Every `*.sql` file of the directory, sorted by name; raises MigrationsNotFound when there is none."""
+    sql_files = sorted((entry for entry in directory.iterdir() if entry.name.endswith(".sql")), key=lambda e: e.name)
+    if not sql_files:
+        raise MigrationsNotFound(f"no migration (*.sql) found in {directory}: the install lacks its SQL files")
+    return [Migration(entry.name.removesuffix(".sql"), entry.read_text(encoding="utf-8")) for entry in sql_files]
 
 
-async def migrate(dsn: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
+async def migrate(dsn: str, directory: Traversable = MIGRATIONS_DIR) -> list[str]:
     """Apply what is missing; return the versions applied by this call."""
     migrations = load_migrations(directory)
     connection = await asyncpg.connect(dsn)

@@ -27,7 +27,7 @@ from service.domain.models import CaptureResult, CaptureSpec, JobStatus, ObjectR
 from service.domain.snapshot_config import parse_config
 from service.domain.urls import is_http_url, parse_media_url
 from service.errors import AttemptsExhausted, JobTimeout, MediaContentBad, ServiceError
-from service.events.payloads import routing_key, snapshot_complete
+from service.events.payloads import final_status, routing_key, snapshot_complete
 from service.media.capture import capture
 from service.queue.relay import OutboxRelay
 from service.storage.base import BlobStorage
@@ -228,7 +228,7 @@ class JobHandler:
         envelope = snapshot_complete(
             {
                 "JobId": job.job_id,
-                "Status": job.status.value,
+                "Status": final_status(job.status),
                 "Code": job.code or "",
                 "Message": job.message or "",
                 "Type": job.type,

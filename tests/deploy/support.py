@@ -23,6 +23,8 @@ COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 UV_LOCK = ROOT / "uv.lock"
+#: what the project's wheel is built from: the image's builder copies these, the wheel test builds from them
+BUILD_CONTEXT = ("pyproject.toml", "setup.py", "README.md", "service", "migrations")
 
 #: Kubernetes version the manifests are validated against: the oldest one we support
 KUBERNETES_VERSION = "1.30.0"

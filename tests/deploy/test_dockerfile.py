@@ -1,7 +1,7 @@
 """The Dockerfile: hadolint-clean, multi-stage from a digest-pinned slim base, locked uv installs, non-root.
 
 No Docker engine runs in CI, so the image is never built here: these tests read the Dockerfile, and check
-that the source layout it creates keeps `service/` and `migrations/` side by side.
+that it installs the project the way tests/deploy/test_wheel.py proves works (a wheel, migrations inside).
 """
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ import subprocess
 import tomllib
 from pathlib import Path
 
-from service.store import migrate
-from tests.deploy.support import DOCKERFILE, DOCKERIGNORE, ROOT, UV_LOCK, tool
+from tests.deploy.support import BUILD_CONTEXT, DOCKERFILE, DOCKERIGNORE, ROOT, UV_LOCK, tool
 
 Instruction = tuple[str, str]
 
@@ -93,7 +92,8 @@ def test_runtime_is_the_last_stage_and_has_no_build_tools() -> None:
     assert "uv" not in [Path(part).name for part in text.split()], "uv stays in the builder"
     assert not re.search(r"apt-get|apk |gcc|g\+\+|build-essential|ffmpeg", text), text
     copies = [rest for keyword, rest in runtime if keyword == "COPY"]
-    assert copies == ["--from=builder /app /app"], copies
+    # The venv alone: the project is installed in it as a wheel, so no source tree is needed at run time.
+    assert copies == ["--from=builder /app/.venv /app/.venv"], copies
 
 
 def test_builder_syncs_the_lock_without_the_project_then_with_it() -> None:
@@ -107,26 +107,25 @@ def test_builder_syncs_the_lock_without_the_project_then_with_it() -> None:
     assert "--mount=type=bind,source=pyproject.toml,target=pyproject.toml" in deps
     assert "--locked" in project and "--no-install-project" not in project
     assert "--mount=type=cache,target=/root/.cache/uv" in project
-    # Editable (the default): the venv points at /app/service, so migrate.py finds /app/migrations.
-    assert "--no-editable" not in project
+    # Not editable: the venv gets the wheel (SQL migrations inside), so the runtime copies the venv alone.
+    assert "--no-editable" in project
     body = stages()["builder"]
     copy_source = body.index(("COPY", "service ./service"))
     assert body.index(("RUN", deps)) < copy_source < body.index(("RUN", project)), "deps, then source, then project"
 
 
-def test_source_layout_keeps_service_and_migrations_side_by_side() -> None:
+def test_builder_copies_everything_the_wheel_is_built_from() -> None:
     builder = stages()["builder"]
     workdirs = [rest for keyword, rest in builder if keyword == "WORKDIR"]
     assert workdirs == ["/app"]
-    copies = {rest for keyword, rest in builder if keyword == "COPY"}
-    assert {"service ./service", "migrations ./migrations"} <= copies
-    assert any("README.md" in c and "pyproject.toml" in c and "uv.lock" in c for c in copies), copies
-    # migrate.py resolves <dir holding service/>/migrations; in the image that dir is /app.
-    # Here: the checkout root; in the image: /app, where COPY put both (editable install, no site-packages copy).
-    assert ROOT / "migrations" == migrate.MIGRATIONS_DIR
-    in_image = Path("/app") / Path(migrate.__file__).resolve().relative_to(ROOT)
-    assert in_image.parents[2] / "migrations" == Path("/app/migrations")
-    assert (ROOT / "migrations").is_dir() and any((ROOT / "migrations").glob("*.sql"))
+    copied = {
+        Path(source).name
+        for keyword, rest in builder
+        if keyword == "COPY" and not rest.startswith("--from")
+        for source in rest.split()[:-1]
+    }
+    assert set(BUILD_CONTEXT) <= copied, set(BUILD_CONTEXT) - copied
+    assert "uv.lock" in copied
 
 
 def test_runtime_runs_snapshotd_as_a_numeric_non_root_user() -> None:
@@ -152,7 +151,7 @@ def test_dockerignore_keeps_what_the_build_needs() -> None:
         if line.strip() and not line.startswith("#")
     }
     assert {".git", ".venv", "data", "tests"} <= patterns
-    for needed in ("pyproject.toml", "uv.lock", "README.md", "service", "migrations"):
+    for needed in (*BUILD_CONTEXT, "uv.lock"):
         assert needed not in patterns, needed
         assert (ROOT / needed).exists(), needed
 

@@ -11,13 +11,15 @@ from typing import Any
 
 import aio_pika
 import orjson
-from aio_pika.abc import AbstractQueue
+from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 from aiohttp.test_utils import TestClient, TestServer
 
+from service.api import asyncapi
 from service.api.app import create_app
 from service.config import Settings
 from service.queue import topology
 from service.worker.app import run_worker
+from tests.asyncapi.contract import check_event
 from tests.conftest import AMQP_URL
 from tests.ice import call
 
@@ -33,6 +35,8 @@ class Stack:
     #: the in-process worker, when the stack runs one (fault tests run workers as processes)
     stop_event: asyncio.Event | None = None
     worker: asyncio.Task[None] | None = None
+    #: the API's AsyncAPI document, fetched with the first event
+    document: dict[str, Any] | None = None
 
     async def stop_worker(self) -> None:
         """SIGTERM's path: stop consuming, drain in-flight jobs, close."""
@@ -55,14 +59,26 @@ class Stack:
             while True:
                 message = await self.events.get(no_ack=True, fail=False)
                 if message is not None:
-                    return orjson.loads(message.body)
+                    return await self._checked(message)
                 await asyncio.sleep(0.05)
 
     async def drain_events(self) -> list[dict[str, Any]]:
         found = []
         while (message := await self.events.get(no_ack=True, fail=False)) is not None:
-            found.append(orjson.loads(message.body))
+            found.append(await self._checked(message))
         return found
+
+    async def _checked(self, message: AbstractIncomingMessage) -> dict[str, Any]:
+        """The event's payload, once it has matched what the API's AsyncAPI document says of it."""
+        if self.document is None:
+            response = await self.api.get(asyncapi.PATH)
+            assert response.status == 200, await response.text()
+            self.document = await response.json()
+        payload: dict[str, Any] = orjson.loads(message.body)
+        assert message.routing_key is not None and message.exchange is not None
+        check_event(self.document, exchange=message.exchange, routing_key=message.routing_key, payload=payload)
+        assert message.content_type == "application/json" and message.message_id == payload["MessageId"]
+        return payload
 
 
 @contextlib.asynccontextmanager

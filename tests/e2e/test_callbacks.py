@@ -13,8 +13,10 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from service.api import asyncapi
 from service.config import Settings
 from service.worker.app import run_worker
+from tests.asyncapi.contract import check_event
 from tests.conftest import free_port
 from tests.e2e.conftest import Stack, running_api, running_stack
 from tests.ice import call, submit_params
@@ -105,6 +107,7 @@ async def test_callback_arrives_signed_once_after_the_receiver_comes_up(
         assert found[0]["Status"] == "Pending" and found[0]["LastError"]
         await receiver.start()
         delivered = await wait_deliveries(stack, job["JobId"], "Delivered")
+        document = await (await stack.api.get(asyncapi.PATH)).json()
 
     assert len(receiver.unique_messages()) == 1
     headers, payload = receiver.received[0]
@@ -114,6 +117,9 @@ async def test_callback_arrives_signed_once_after_the_receiver_comes_up(
     assert payload["EventType"] == "SnapshotComplete"
     assert (payload["MessageBody"]["JobId"], payload["MessageBody"]["UserData"]) == (job["JobId"], '{"order": 7}')
     assert delivered[0]["Attempts"] >= 3
+    # The callback POSTs the message the exchange gets, as the AsyncAPI document describes it.
+    key = f"{payload['EventType']}.{payload['MessageBody']['Status']}"
+    check_event(document, exchange=settings.amqp.events_exchange, routing_key=key, payload=payload)
 
 
 async def test_notify_address_gets_its_own_unsigned_callback(
