@@ -2,7 +2,7 @@
 
 One module per job:
 
-- `wire`: the ICE calls the benchmark sends, signed with the service's own signer (service/api/signing.py);
+- `wire`: the ICE calls the benchmark sends, signed with the service's own signer (service/api/auth/signing.py);
 - `loadgen`: the load generator process (closed loop or constant rate), `python -m benchmarks.api.loadgen`;
 - `cpu`: CPU time by process (API, PostgreSQL, RabbitMQ, generator, others) and waiting for a quiet machine;
 - `services`: what a run owns (database, broker names, temp dir) and the `snapshotd` processes it starts;

@@ -17,8 +17,8 @@ from benchmarks.api.services import REPO
 
 #: leaf-frame file → where the time goes, first match wins
 CATEGORIES: tuple[tuple[str, str], ...] = (
-    ("service/api/signing", "auth: signature check (service/api/signing.py)"),
-    ("service/api/auth", "auth: middleware, nonce cache (service/api/auth.py)"),
+    ("service/api/auth/signing", "auth: signature check (service/api/auth/signing.py)"),
+    ("service/api/auth/authenticator", "auth: middleware, nonce cache (service/api/auth/authenticator.py)"),
     ("service/api/", "service API code (params, schemas, handlers, envelope)"),
     ("service/domain/", "service domain code (config merge/validation)"),
     ("service/store/", "service store code"),

@@ -1,6 +1,6 @@
 """The ICE calls the benchmark sends, signed as the official SDK signs them.
 
-Signing is the service's own `sign_v3` (service/api/signing.py), the code the API verifies with and the
+Signing is the service's own `sign_v3` (service/api/auth/signing.py), the code the API verifies with and the
 tests sign with: one canonicalisation, so a benchmark cannot measure requests the service would refuse
 for another reason. Every request gets a fresh nonce and `x-acs-date`; the query goes on the wire in its
 canonical form, so the text sent is the text signed.
@@ -18,7 +18,7 @@ import aiohttp
 import orjson
 from yarl import URL
 
-from service.api.signing import canonical_query, sign_v3
+from service.api.auth.signing import canonical_query, sign_v3
 
 KEY_ID, SECRET = "benchid", "benchsecret"
 TEMPLATE_ID = "S00000002-000001"

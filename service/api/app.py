@@ -9,13 +9,18 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from service.api import callbacks, deliveries, docs_page, files, health, jobs, openapi, pipelines, rest, templates, urls
-from service.api.actions import actions
-from service.api.asyncapi import add_routes as add_asyncapi_routes
-from service.api.auth import Authenticator
-from service.api.keys import JOBS, PG_POOL, RELAY, SETTINGS
+from service.api import health
+from service.api.actions import ACTIONS
+from service.api.auth.authenticator import Authenticator
+from service.api.docs import errors_page as docs_page
+from service.api.docs import openapi
+from service.api.docs.asyncapi import add_routes as add_asyncapi_routes
+from service.api.files import serve as files
+from service.api.keys import JOBS, PG_POOL, RELAY, SETTINGS, SSRF_ALLOW
 from service.api.middleware import error_middleware
+from service.api.rest import routes as rest
 from service.config import Settings
+from service.net.ssrf import parse_allow_list
 from service.queue.relay import OutboxRelay
 from service.store.jobs import JobStore
 from service.store.pool import create_pool
@@ -47,10 +52,6 @@ async def relay_context(app: web.Application) -> AsyncIterator[None]:
         await task
 
 
-# Action modules register themselves with `actions` on import.
-ACTION_MODULES = (jobs, deliveries, templates, pipelines, callbacks, urls)
-
-
 def create_app(settings: Settings) -> web.Application:
     """The aiohttp application serving ICE actions on `/` and health checks."""
     middlewares = [error_middleware]
@@ -69,9 +70,10 @@ def create_app(settings: Settings) -> web.Application:
         handler_args={"max_line_size": wire_limit, "max_field_size": wire_limit},
     )
     app[SETTINGS] = settings
+    app[SSRF_ALLOW] = parse_allow_list(settings.callbacks.ssrf_allow)
     app.cleanup_ctx.extend([pg_context, relay_context, files.storage_context])
-    app.router.add_route("POST", "/", actions.dispatch)
-    app.router.add_route("GET", "/", actions.dispatch)
+    app.router.add_route("POST", "/", ACTIONS.dispatch)
+    app.router.add_route("GET", "/", ACTIONS.dispatch)
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
     app.router.add_get("/metrics", health.metrics_endpoint)

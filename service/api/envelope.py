@@ -16,7 +16,7 @@ from service.api.keys import REQUEST_ID, SETTINGS
 from service.errors import ServiceError
 
 JSON = "application/json"
-#: the API's own error reference (`api/docs_page.py`), where `Recommend` points unless SNAPSHOTD_DOCS_URL is set
+#: the API's own error reference (`api/docs/errors_page.py`), where `Recommend` points unless SNAPSHOTD_DOCS_URL is set
 ERRORS_PAGE = "/docs/errors"
 
 

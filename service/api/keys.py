@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import asyncpg
 from aiohttp import web
 
-from service.api.delivery import Delivery
+from service.api.files.delivery import Delivery
 from service.config import Settings
 from service.queue.relay import OutboxRelay
 from service.storage.base import BlobStorage
@@ -16,9 +16,11 @@ from service.store.jobs import JobStore
 
 if TYPE_CHECKING:
     # Type-only: cors.py reads its key from here.
-    from service.api.cors import CorsPolicy
+    from service.api.files.cors import CorsPolicy
 
 SETTINGS = web.AppKey("settings", Settings)
+#: SNAPSHOTD_SSRF_ALLOW, parsed once: the networks outbound URLs may reach despite the guard
+SSRF_ALLOW = web.AppKey("ssrf_allow", tuple)
 PG_POOL = web.AppKey("pg_pool", asyncpg.Pool)
 JOBS = web.AppKey("jobs", JobStore)
 RELAY = web.AppKey("relay", OutboxRelay)

@@ -1,5 +1,5 @@
 """What a page on another origin may do with a delivered object: one list, used by the API's own
-CORS answers (`api/cors.py`) and by the CORS rule it gives an S3 bucket (`storage/s3.py`)."""
+CORS answers (`api/files/cors.py`) and by the CORS rule it gives an S3 bucket (`storage/s3.py`)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The ICE actions' own parameters (paging, ordering, names, priorities, URL lifetimes), declared once.
 
-The actions read them (`Params.field`), the REST routes document them (`api/rest.py`), and the OpenAPI
+The actions read them (`Params.field`), the REST routes document them (`api/rest/routes.py`), and the OpenAPI
 document shows the same bounds, defaults and help. Snapshot-config fields are in `snapshot_fields.py`.
 Bounds are ICE's documented ones unless a comment says otherwise.
 """

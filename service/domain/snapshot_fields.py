@@ -1,6 +1,6 @@
 """The fields of an ICE snapshot `TemplateConfig` (and of its `SpriteSnapshotConfig`), declared once.
 
-`snapshot_config.parse_config` validates with these, `api/openapi.py` documents them, `snapshotd run`
+`snapshot_config.parse_config` validates with these, `api/docs/openapi.py` documents them, `snapshotd run`
 offers one option per field, and the README's "Snapshot settings" table is rendered from them (a test
 keeps it in step). Bounds come from ICE/MPS where they document one, else from what the engine and the
 players need; each says where it comes from.

@@ -2,7 +2,7 @@
 
 A thumbnail cue's payload is a URL reference, written percent-encoded and relative to the .vtt, so the
 stored file works as is behind a public bucket or a CDN. `references`/`rewrite_references` let the API
-serve the same file with those references replaced by signed URLs (`api/delivery.py`).
+serve the same file with those references replaced by signed URLs (`api/files/delivery.py`).
 """
 
 from __future__ import annotations

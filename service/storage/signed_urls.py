@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import quote, urlencode
 
-#: the path prefix of the file-serving route (`api/files.py`)
+#: the path prefix of the file-serving route (`api/files/serve.py`)
 FILES_PREFIX = "/files/"
 EXPIRES_PARAM = "Expires"
 SIGNATURE_PARAM = "Signature"

@@ -29,6 +29,7 @@ from service.domain.urls import is_http_url, parse_media_url
 from service.errors import AttemptsExhausted, JobTimeout, MediaContentBad, ServiceError
 from service.events.payloads import final_status, routing_key, snapshot_complete
 from service.media.capture import capture
+from service.net.ssrf import parse_allow_list
 from service.queue.relay import OutboxRelay
 from service.storage.base import BlobStorage
 from service.store.jobs import Event, JobOutcome, JobRecord, JobStore
@@ -61,6 +62,8 @@ class JobHandler:
         #: the pool lives in a slot because a broken or stuck pool is replaced between jobs
         self.executors = executors
         self.owner = owner
+        #: SNAPSHOTD_SSRF_ALLOW for the capture processes (which parse it themselves: it crosses as text)
+        self.ssrf_allow = tuple(str(network) for network in parse_allow_list(settings.callbacks.ssrf_allow))
 
     async def handle(self, job_id: str) -> Delivery:
         worker = self.settings.worker
@@ -152,7 +155,7 @@ class JobHandler:
         if is_http_url(media):
             # A user's URL: read directly, every connection checked by the SSRF guard.
             source = media
-            ssrf_allow = tuple(p.strip() for p in self.settings.callbacks.ssrf_allow.split(",") if p.strip())
+            ssrf_allow = self.ssrf_allow
         else:
             source = await self.storage.readable_source(parse_media_url(media, "Input.Media"))
         scratch = tempfile.mkdtemp(prefix=f"job-{job.job_id}-", dir=self.settings.worker.scratch_dir or None)

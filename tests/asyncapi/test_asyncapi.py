@@ -15,8 +15,8 @@ import orjson
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from service.api import asyncapi
 from service.api.app import create_app
+from service.api.docs import asyncapi
 from service.config import Settings
 from service.domain.models import JobStatus
 from service.events.payloads import (

@@ -40,8 +40,8 @@ def test_no_benchmark_carries_a_signer_of_its_own() -> None:
         tree = ast.parse(path.read_text(encoding="utf-8"))
         imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
         imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-        assert "hmac" not in imported, f"{path.relative_to(ROOT)} signs by hand: use service.api.signing"
-    assert wire.sign_v3.__module__ == "service.api.signing"
+        assert "hmac" not in imported, f"{path.relative_to(ROOT)} signs by hand: use service.api.auth.signing"
+    assert wire.sign_v3.__module__ == "service.api.auth.signing"
 
 
 async def test_benchmark_calls_are_accepted_and_a_changed_query_is_not(signed_api: TestServer) -> None:

@@ -14,8 +14,8 @@ import orjson
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 from aiohttp.test_utils import TestClient, TestServer
 
-from service.api import asyncapi
 from service.api.app import create_app
+from service.api.docs import asyncapi
 from service.config import Settings
 from service.queue import topology
 from service.worker.app import run_worker

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from service.api import asyncapi
+from service.api.docs import asyncapi
 from service.config import Settings
 from service.worker.app import run_worker
 from tests.asyncapi.contract import check_event

@@ -10,8 +10,8 @@ from urllib.parse import unquote, urljoin
 import pytest
 import webvtt
 
-from service.api.cors import CorsPolicy
-from service.api.delivery import cache_control, content_type, is_manifest, referenced_key
+from service.api.files.cors import CorsPolicy
+from service.api.files.delivery import cache_control, content_type, is_manifest, referenced_key
 from service.domain.models import ImageRecord
 from service.media.outputs import write_vtt
 from service.media.webvtt import references, rewrite_references

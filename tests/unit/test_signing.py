@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 
-from service.api.signing import SignedRequest, sign_v3, verify_rpc_v1, verify_v3
+from service.api.auth.signing import SignedRequest, sign_v3, verify_rpc_v1, verify_v3
 from service.errors import AccessKeyNotFound, AuthError, SignatureMismatch
 
 #: requests captured from the official Python SDK (6.20.2), signed with the fake key below

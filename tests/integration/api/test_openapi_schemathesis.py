@@ -26,8 +26,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from service.api import openapi, rest
 from service.api.app import create_app
+from service.api.docs import openapi
+from service.api.rest import routes as rest
 from service.config import Settings
 
 pytestmark = [pytest.mark.pg, pytest.mark.amqp, pytest.mark.timeout(180)]

@@ -15,9 +15,10 @@ import jsonschema_rs
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from service.api import openapi, rest
-from service.api.actions import actions
+from service.api.actions import ACTIONS
 from service.api.app import create_app
+from service.api.docs import openapi
+from service.api.rest import routes as rest
 from service.config import Settings
 from tests.ice import call, submit_params
 
@@ -293,7 +294,7 @@ async def test_openapi_document_is_served_and_covers_every_action(client: TestCl
     operation_ids = {op["operationId"] for ops in document["paths"].values() for op in ops.values()}
     assert operation_ids == {route.action for route in rest.ROUTES}
     # A new action without a REST route would be reachable only ICE-style.
-    assert set(actions.actions) <= operation_ids
+    assert set(ACTIONS.actions) <= operation_ids
 
 
 async def test_rest_requests_must_be_signed_when_authentication_is_on(base_env: dict[str, str]) -> None:

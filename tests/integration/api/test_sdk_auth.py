@@ -18,7 +18,7 @@ from alibabacloud_ice20201109.client import Client
 from alibabacloud_tea_openapi.exceptions import ClientException, ThrottlingException
 
 from service.api.app import create_app
-from service.api.signing import sign_rpc_v1, sign_v3
+from service.api.auth.signing import sign_rpc_v1, sign_v3
 from service.config import Settings
 from tests.ice import sdk_call, sdk_client, submit_params
 

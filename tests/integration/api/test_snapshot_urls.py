@@ -21,7 +21,6 @@ from alibabacloud_ice20201109 import models
 from alibabacloud_ice20201109.client import Client
 from yarl import URL
 
-import service.api.urls  # noqa: F401  (registers GetSnapshotUrls until app.py's ACTION_MODULES lists it)
 import tests.e2e.conftest as e2e
 from service.api.app import create_app
 from service.api.keys import URL_SIGNER

@@ -15,8 +15,8 @@ Choices where ICE's documentation is silent:
   `InvalidParameter.JobNotFinished` (retry later); a `Fail`ed job → 400 `InvalidParameter.JobFailed`
   (its objects are incomplete and never will be).
 
-URLs (`api/delivery.py`, one rule for every URL a player fetches): with the local backend, `/files/…`
-URLs served by this API and signed with its URL key (`api/files.py`), based at `SNAPSHOTD_PUBLIC_BASE_URL`
+URLs (`api/files/delivery.py`, one rule for every URL a player fetches): with the local backend, `/files/…`
+URLs served by this API and signed with its URL key (`api/files/serve.py`), based at `SNAPSHOTD_PUBLIC_BASE_URL`
 or, when that is empty, the request's own scheme and host; with the s3 backend, the store's own presigned
 GET URLs (`X-Amz-Expires=<Timeout>`). `WebVTTUrl` is always such a `/files/` URL: the API serves the .vtt
 with every image reference replaced by a URL of the same expiry, so a player can use it as it is, from a
@@ -33,10 +33,9 @@ from typing import Any
 
 from aiohttp import web
 
-from service.api.actions import actions
-from service.api.files import request_origin
+from service.api.actions.params import Params
+from service.api.files.serve import request_origin
 from service.api.keys import DELIVERY, JOBS
-from service.api.params import Params
 from service.domain.models import JobStatus, ObjectRef
 from service.domain.request_fields import URL_ORDER, URL_PAGE_NUMBER, URL_PAGE_SIZE, URL_TIMEOUT
 from service.domain.urls import parse_media_url
@@ -50,7 +49,6 @@ VTT_SUFFIX = ".vtt"
 Sign = Callable[[str], Awaitable[str]]
 
 
-@actions.register("GetSnapshotUrls")
 async def get_snapshot_urls(request: web.Request, params: Params) -> dict[str, Any]:
     job_id = params.string("JobId", required=True) or ""
     page_number = params.field(URL_PAGE_NUMBER)
@@ -97,7 +95,7 @@ def _split(job: JobRecord) -> tuple[list[str], str | None]:
 
 
 def _signer(request: web.Request, bucket: str, timeout_s: int) -> Sign:
-    """An async `key → URL`, every URL of one answer expiring at the same second (`api/delivery.py`)."""
+    """An async `key → URL`, every URL of one answer expiring at the same second (`api/files/delivery.py`)."""
     delivery = request.app[DELIVERY]
     origin = request_origin(request)
     now = time.time()

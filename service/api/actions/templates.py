@@ -23,9 +23,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from service.api.actions import actions
+from service.api.actions.params import Params
 from service.api.keys import PG_POOL, SETTINGS
-from service.api.params import Params
 from service.domain.request_fields import NAME, SYSTEM_STATUS, TEMPLATE_ORDER, TEMPLATE_PAGE_NUMBER, TEMPLATE_PAGE_SIZE
 from service.domain.snapshot_config import parse_config, to_ice
 from service.domain.templates import (
@@ -169,7 +168,6 @@ async def _custom(store: TemplateStore, template_id: str) -> Template:
 # --- custom templates -----------------------------------------------------------------------------
 
 
-@actions.register("CreateCustomTemplate")
 async def create_custom_template(request: web.Request, params: Params) -> dict[str, Any]:
     name: str = params.field(NAME, required=True)
     type_ = parse_type(params.string("Type", required=True) or "")
@@ -181,7 +179,6 @@ async def create_custom_template(request: web.Request, params: Params) -> dict[s
     return {"CustomTemplate": custom_view(template, subtype_as_name=True)}
 
 
-@actions.register("GetCustomTemplate")
 async def get_custom_template(request: web.Request, params: Params) -> dict[str, Any]:
     """By TemplateId; without one, the default custom template of Type (and Subtype)."""
     store = _store(request)
@@ -203,7 +200,6 @@ async def get_custom_template(request: web.Request, params: Params) -> dict[str,
     return {"CustomTemplate": custom_view(template)}
 
 
-@actions.register("ListCustomTemplates")
 async def list_custom_templates(request: web.Request, params: Params) -> dict[str, Any]:
     order = params.field(TEMPLATE_ORDER)
     page_number, page_size = _page(params)
@@ -221,7 +217,6 @@ async def list_custom_templates(request: web.Request, params: Params) -> dict[st
     return {"Total": total, "CustomTemplateList": [custom_view(t) for t in templates]}
 
 
-@actions.register("UpdateCustomTemplate")
 async def update_custom_template(request: web.Request, params: Params) -> dict[str, Any]:
     """Rename and/or replace the TemplateConfig (a replacement, not a merge); the subtype is kept."""
     store = _store(request)
@@ -250,7 +245,6 @@ def _keep_subtype(raw: dict[str, Any], template: Template, max_count: int) -> di
     return config
 
 
-@actions.register("DeleteCustomTemplate")
 async def delete_custom_template(request: web.Request, params: Params) -> dict[str, Any]:
     store = _store(request)
     template = await _custom(store, params.string("TemplateId", required=True) or "")
@@ -259,7 +253,6 @@ async def delete_custom_template(request: web.Request, params: Params) -> dict[s
     return {"Success": True}
 
 
-@actions.register("SetDefaultCustomTemplate")
 async def set_default_custom_template(request: web.Request, params: Params) -> dict[str, Any]:
     """Make the template the default of its Type + Subtype; the previous default stops being one."""
     store = _store(request)
@@ -272,7 +265,6 @@ async def set_default_custom_template(request: web.Request, params: Params) -> d
 # --- system templates -----------------------------------------------------------------------------
 
 
-@actions.register("ListSystemTemplates")
 async def list_system_templates(request: web.Request, params: Params) -> dict[str, Any]:
     status = params.field(SYSTEM_STATUS)
     page_number, page_size = _page(params)
@@ -292,7 +284,6 @@ async def list_system_templates(request: web.Request, params: Params) -> dict[st
     return {"Total": total, "SystemTemplateList": [system_view(t) for t in templates]}
 
 
-@actions.register("GetSystemTemplate")
 async def get_system_template(request: web.Request, params: Params) -> dict[str, Any]:
     template_id = params.string("TemplateId", required=True) or ""
     template = await _store(request).get(template_id)

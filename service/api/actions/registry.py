@@ -10,14 +10,14 @@ signed request cannot be replayed on another route or under another action.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from aiohttp import web
 
+from service.api.actions.params import Params, read_params
 from service.api.envelope import ok
 from service.api.keys import ACTION, SIGNED_ACTION
-from service.api.params import Params, read_params
 from service.errors import InvalidAction, MissingParameter, SignatureMismatch
 
 Action = Callable[[web.Request, Params], Awaitable[dict[str, Any]]]
@@ -28,15 +28,8 @@ ACTION_HEADER = "x-acs-action"
 class ActionRegistry:
     """Maps ICE action names to handlers."""
 
-    def __init__(self) -> None:
-        self.actions: dict[str, Action] = {}
-
-    def register(self, name: str) -> Callable[[Action], Action]:
-        def add(handler: Action) -> Action:
-            self.actions[name] = handler
-            return handler
-
-        return add
+    def __init__(self, actions: Mapping[str, Action]) -> None:
+        self.actions = dict(actions)
 
     async def dispatch(self, request: web.Request) -> web.StreamResponse:
         params = await read_params(request)
@@ -55,7 +48,3 @@ class ActionRegistry:
             raise SignatureMismatch(f'The request is signed for the action "{signed or "(none)"}", not for "{name}".')
         request[ACTION] = name
         return ok(request, await handler(request, params))
-
-
-#: the one registry every action module adds itself to; `api/app.py` imports those modules
-actions = ActionRegistry()

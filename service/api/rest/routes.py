@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from service.api.actions import actions
-from service.api.params import Params, read_params
+from service.api.actions import ACTIONS
+from service.api.actions.params import Params, read_params
 from service.domain import request_fields as rf
 from service.domain.fields import Field
 
@@ -60,7 +60,7 @@ def handler_for(route: Route) -> Handler:
         params = await read_params(request)
         # Path parameters win: a body's `JobId` must not redirect `GET /v1/snapshot-jobs/{JobId}`.
         values = {**route.defaults, **params.values, **request.match_info}
-        return await actions.run(request, route.action, Params(values))
+        return await ACTIONS.run(request, route.action, Params(values))
 
     return handle
 

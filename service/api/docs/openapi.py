@@ -15,10 +15,10 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from service.api.callbacks import CALLBACK_TYPES, MAX_AUTH_KEY_CHARS, MAX_URL_BYTES
+from service.api.actions.callbacks import CALLBACK_TYPES, MAX_AUTH_KEY_CHARS, MAX_URL_BYTES
 from service.api.envelope import JSON
 from service.api.keys import SETTINGS
-from service.api.rest import ROUTES, Route
+from service.api.rest.routes import ROUTES, Route
 from service.domain import request_fields as rf
 from service.domain.fields import Field
 from service.domain.models import DeliveryStatus, JobStatus, PipelineStatus, SnapshotType

@@ -1,6 +1,6 @@
 """`GET /files/{bucket}/{key}`: delivered objects behind expiring HMAC-signed URLs, for players too.
 
-What is served here (`api/delivery.py` decides which URL points where):
+What is served here (`api/files/delivery.py` decides which URL points where):
 - with the local backend, every object (images, .vtt): a directory cannot presign, so the API serves it;
 - with either backend, manifests (.vtt), rewritten so that each object they name is a signed (local)
   or presigned (s3) URL with the URL's own expiry. With the s3 backend, other objects answer 404: their
@@ -13,7 +13,7 @@ Rules, for every response under `/files/`:
   lets `/files/` through).
 - The path is resolved by the local backend itself (`LocalStorage.readable_source`), which refuses
   any key that would leave its bucket directory, symlinks included.
-- CORS on every answer and `OPTIONS` preflights (`api/cors.py`); `Cache-Control` bounded by the URL's
+- CORS on every answer and `OPTIONS` preflights (`api/files/cors.py`); `Cache-Control` bounded by the URL's
   expiry; `Content-Type` from the extension (the local backend stores none). Files: ETag, `If-None-Match`
   → 304, Range, HEAD are aiohttp's `FileResponse`'s. Manifests: a weak ETag and 304, HEAD; Range is
   ignored (a whole .vtt is a few kilobytes).
@@ -32,8 +32,8 @@ from collections.abc import AsyncIterator
 
 from aiohttp import ETag, hdrs, web
 
-from service.api import cors
-from service.api.delivery import Delivery, cache_control, content_type, is_manifest
+from service.api.files import cors
+from service.api.files.delivery import Delivery, cache_control, content_type, is_manifest
 from service.api.keys import CORS, DELIVERY, SETTINGS, STORAGE, URL_SIGNER
 from service.config import Settings
 from service.domain.models import ObjectRef

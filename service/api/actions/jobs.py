@@ -8,23 +8,21 @@ from typing import Any
 
 from aiohttp import web
 
-from service.api.actions import actions
-from service.api.keys import JOBS, PG_POOL, RELAY, SETTINGS, STORAGE
-from service.api.params import Params
-from service.api.schemas import parse_list, parse_submit
-from service.api.views import job_view
+from service.api.actions.params import Params
+from service.api.actions.schemas import parse_list, parse_submit
+from service.api.actions.views import job_view
+from service.api.keys import JOBS, PG_POOL, RELAY, SETTINGS, SSRF_ALLOW, STORAGE
 from service.domain.notify import NOTIFY_FIELD, notify_address
 from service.domain.snapshot_config import check_output_naming, merge_overrides, parse_config, to_ice
 from service.domain.urls import check_http_url
 from service.errors import JobNotFound, ResourceNotFound
-from service.net.ssrf import check_url_for, parse_allow_list
+from service.net.ssrf import check_url_for
 from service.store.jobs import NewJob
 from service.store.templates import TemplateStore
 
 log = logging.getLogger(__name__)
 
 
-@actions.register("SubmitSnapshotJob")
 async def submit_snapshot_job(request: web.Request, params: Params) -> dict[str, Any]:
     settings = request.app[SETTINGS]
     submit = parse_submit(params, settings.limits)
@@ -36,7 +34,7 @@ async def submit_snapshot_job(request: web.Request, params: Params) -> dict[str,
     config = parse_config(merged, "TemplateConfig.OverwriteParams", max_count=settings.limits.max_count)
     output_key = submit.output.ref.key if submit.output.ref else ""  # outputs are always store objects
     check_output_naming(config, output_key, "Output.Media")
-    allow = parse_allow_list(settings.callbacks.ssrf_allow)
+    allow = request.app[SSRF_ALLOW]
     if submit.input.ref is None:
         # Fail fast on a URL pointing inside our network; the reader checks again at connect time.
         await check_url_for("Input.Media", submit.input.raw["Media"], allow)
@@ -65,7 +63,6 @@ async def submit_snapshot_job(request: web.Request, params: Params) -> dict[str,
     return {"JobId": job.job_id}
 
 
-@actions.register("GetSnapshotJob")
 async def get_snapshot_job(request: web.Request, params: Params) -> dict[str, Any]:
     job_id = params.string("JobId", required=True) or ""
     job = await request.app[JOBS].get(job_id)
@@ -74,7 +71,6 @@ async def get_snapshot_job(request: web.Request, params: Params) -> dict[str, An
     return {"SnapshotJob": job_view(job, _location(request), full=True)}
 
 
-@actions.register("ListSnapshotJobs")
 async def list_snapshot_jobs(request: web.Request, params: Params) -> dict[str, Any]:
     page = await request.app[JOBS].list(parse_list(params))
     location = _location(request)

@@ -19,9 +19,8 @@ from typing import Any
 
 from aiohttp import web
 
-from service.api.actions import actions
+from service.api.actions.params import Params
 from service.api.keys import PG_POOL, RELAY
-from service.api.params import Params
 from service.domain.request_fields import NAME, PIPELINE_STATUS, PRIORITY, SPEED
 from service.errors import ResourceNotFound
 from service.events.payloads import ice_time
@@ -47,7 +46,6 @@ def pipeline_view(pipeline: Pipeline) -> dict[str, Any]:
     }
 
 
-@actions.register("CreatePipeline")
 async def create_pipeline(request: web.Request, params: Params) -> dict[str, Any]:
     name: str = params.field(NAME, required=True)
     speed: str = params.field(SPEED, required=True)
@@ -56,7 +54,6 @@ async def create_pipeline(request: web.Request, params: Params) -> dict[str, Any
     return {"Pipeline": pipeline_view(pipeline)}
 
 
-@actions.register("GetPipeline")
 async def get_pipeline(request: web.Request, params: Params) -> dict[str, Any]:
     pipeline_id = params.string("PipelineId", required=True) or ""
     pipeline = await _store(request).get(pipeline_id)
@@ -65,14 +62,12 @@ async def get_pipeline(request: web.Request, params: Params) -> dict[str, Any]:
     return {"Pipeline": pipeline_view(pipeline)}
 
 
-@actions.register("ListPipelines")
 async def list_pipelines(request: web.Request, params: Params) -> dict[str, Any]:
     """Every live pipeline, oldest first (ICE does not page this list)."""
     speed = params.field(SPEED)
     return {"PipelineList": [pipeline_view(p) for p in await _store(request).list(speed)]}
 
 
-@actions.register("UpdatePipeline")
 async def update_pipeline(request: web.Request, params: Params) -> dict[str, Any]:
     pipeline_id = params.string("PipelineId", required=True) or ""
     changes = PipelineChanges(
@@ -94,7 +89,6 @@ async def update_pipeline(request: web.Request, params: Params) -> dict[str, Any
     return {"Success": True}
 
 
-@actions.register("DeletePipeline")
 async def delete_pipeline(request: web.Request, params: Params) -> dict[str, Any]:
     pipeline_id = params.string("PipelineId", required=True) or ""
     if not await _store(request).delete(pipeline_id):

@@ -6,22 +6,19 @@ from typing import Any
 
 from aiohttp import web
 
-from service.api.actions import actions
+from service.api.actions.params import Params
 from service.api.keys import PG_POOL
-from service.api.params import Params
 from service.domain.request_fields import DELIVERY_STATUS
 from service.errors import ResourceNotFound
 from service.store.deliveries import list_deliveries, replay
 
 
-@actions.register("ListCallbackDeliveries")
 async def list_callback_deliveries(request: web.Request, params: Params) -> dict[str, Any]:
     status = params.field(DELIVERY_STATUS)
     deliveries = await list_deliveries(request.app[PG_POOL], params.string("JobId"), status)
     return {"Deliveries": deliveries}
 
 
-@actions.register("ReplayCallbackDelivery")
 async def replay_callback_delivery(request: web.Request, params: Params) -> dict[str, Any]:
     delivery_id = params.string("DeliveryId", required=True) or ""
     if not await replay(request.app[PG_POOL], delivery_id):

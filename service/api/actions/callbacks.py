@@ -14,11 +14,10 @@ from typing import Any
 from aiohttp import web
 from yarl import URL
 
-from service.api.actions import actions
-from service.api.keys import PG_POOL, SETTINGS
-from service.api.params import Params
+from service.api.actions.params import Params
+from service.api.keys import PG_POOL, SSRF_ALLOW
 from service.errors import InvalidParameter, MissingParameter
-from service.net.ssrf import check_url_for, parse_allow_list
+from service.net.ssrf import check_url_for
 from service.store.callbacks import CallbackConfig, CallbackStore
 
 CALLBACK_TYPES = ("HTTP", "MNS")
@@ -98,18 +97,16 @@ def _event_types(value: str | None) -> str:
     return ",".join(dict.fromkeys(names))
 
 
-@actions.register("SetEventCallback")
 async def set_event_callback(request: web.Request, params: Params) -> dict[str, Any]:
     config = parse_callback(params)
     if config.callback_url:
         # A URL the guard would refuse at every delivery is refused now, naming the parameter.
-        allow = parse_allow_list(request.app[SETTINGS].callbacks.ssrf_allow)
+        allow = request.app[SSRF_ALLOW]
         await check_url_for("CallbackURL", config.callback_url, allow, unresolvable_ok=True)
     await _store(request).put(config)
     return {"Success": True}
 
 
-@actions.register("GetEventCallback")
 async def get_event_callback(request: web.Request, params: Params) -> dict[str, Any]:
     config = await _store(request).get() or CallbackConfig("")
     return {

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from service.api.params import Params
+from service.api.actions.params import Params
 from service.config import LimitSettings
 from service.domain.models import JobStatus, ObjectRef
 from service.domain.request_fields import JOB_ORDER, JOB_PAGE_SIZE, JOB_STATUS, NAME, PAGE_TOKEN

@@ -4,7 +4,7 @@ One rule for every object a player fetches (a .vtt and its images now; any later
 
 - **URLs.** `Delivery.url(ref, expires, origin)` is valid until the unix time `expires`:
   - the local backend: `/files/{bucket}/{key}?Expires=…&Signature=…`, signed with the API's URL key
-    (`storage/signed_urls.py`) and served by `api/files.py`;
+    (`storage/signed_urls.py`) and served by `api/files/serve.py`;
   - the s3 backend: a *manifest* (a file naming other objects, see `MANIFESTS`) gets the same kind of
     `/files/` URL, because only the API can rewrite it; any other object gets the store's presigned GET URL,
     whose lifetime ends at `expires` (to the second: the store stamps its own signing time) and which

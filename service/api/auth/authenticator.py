@@ -23,10 +23,10 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from service.api.actions.params import FORM
+from service.api.auth.signing import SignedRequest, Verified, verify_rpc_v1, verify_v3
 from service.api.envelope import error
 from service.api.keys import ACCESS_KEY_ID, PG_POOL, SIGNED_ACTION
-from service.api.params import FORM
-from service.api.signing import SignedRequest, Verified, verify_rpc_v1, verify_v3
 from service.config import AuthSettings
 from service.errors import AuthError, NonceUsed, Throttled, TimestampExpired
 from service.storage.signed_urls import FILES_PREFIX

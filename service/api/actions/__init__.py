@@ -1,0 +1,37 @@
+"""The ICE actions, their parameters and views.
+
+`ACTIONS` is the one table of every action this service answers: the ICE endpoint (`POST /`) and the
+REST routes run actions only through it (`ActionRegistry.run`), so an action is served exactly when it
+is listed here.
+"""
+
+from __future__ import annotations
+
+from service.api.actions import callbacks, deliveries, jobs, pipelines, snapshot_urls, templates
+from service.api.actions.registry import ActionRegistry
+
+ACTIONS = ActionRegistry(
+    {
+        "SubmitSnapshotJob": jobs.submit_snapshot_job,
+        "GetSnapshotJob": jobs.get_snapshot_job,
+        "ListSnapshotJobs": jobs.list_snapshot_jobs,
+        "GetSnapshotUrls": snapshot_urls.get_snapshot_urls,
+        "CreateCustomTemplate": templates.create_custom_template,
+        "GetCustomTemplate": templates.get_custom_template,
+        "ListCustomTemplates": templates.list_custom_templates,
+        "UpdateCustomTemplate": templates.update_custom_template,
+        "DeleteCustomTemplate": templates.delete_custom_template,
+        "SetDefaultCustomTemplate": templates.set_default_custom_template,
+        "ListSystemTemplates": templates.list_system_templates,
+        "GetSystemTemplate": templates.get_system_template,
+        "CreatePipeline": pipelines.create_pipeline,
+        "GetPipeline": pipelines.get_pipeline,
+        "ListPipelines": pipelines.list_pipelines,
+        "UpdatePipeline": pipelines.update_pipeline,
+        "DeletePipeline": pipelines.delete_pipeline,
+        "SetEventCallback": callbacks.set_event_callback,
+        "GetEventCallback": callbacks.get_event_callback,
+        "ListCallbackDeliveries": deliveries.list_callback_deliveries,
+        "ReplayCallbackDelivery": deliveries.replay_callback_delivery,
+    }
+)

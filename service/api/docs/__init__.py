@@ -1,0 +1,1 @@
+"""The machine-readable documents (OpenAPI, AsyncAPI) and the error reference page."""

@@ -1,0 +1,1 @@
+"""Serving stored objects to clients: signed /files/ URLs, storyboard manifests, CORS."""

@@ -1,0 +1,1 @@
+"""REST resources over the ICE actions."""
