@@ -231,7 +231,9 @@ def place_artifacts(result: CaptureResult, directory: Path) -> dict[str, str]:
     return placed
 
 
-def report(result: CaptureResult, args: argparse.Namespace, config: SnapshotConfig, placed: dict[str, str]) -> dict:
+def report(
+    result: CaptureResult, args: argparse.Namespace, config: SnapshotConfig, placed: dict[str, str]
+) -> dict[str, Any]:
     return {
         "input": args.input,
         "output": args.output,
@@ -250,7 +252,7 @@ def report(result: CaptureResult, args: argparse.Namespace, config: SnapshotConf
     }
 
 
-def write_report(data: dict, target: str) -> None:
+def write_report(data: dict[str, Any], target: str) -> None:
     text = json.dumps(data, indent=2) + "\n"
     if target == "-":
         sys.stdout.write(text)

@@ -49,8 +49,8 @@ def parse_media_url(url: str, field: str) -> ObjectRef:
         bucket, _, key = rest.partition("/")
         return object_ref(bucket, key, field)
     if scheme in _HTTP_SCHEMES:
-        bucket = _oss_bucket_of(url)
-        if bucket is None:
+        oss_bucket = _oss_bucket_of(url)
+        if oss_bucket is None:
             raise InvalidParameter.named(field, "Only OSS-hosted http(s) URLs name an object in the store.")
         parts = urlsplit(url)
         if parts.username is not None or parts.password is not None:
@@ -59,7 +59,7 @@ def parse_media_url(url: str, field: str) -> ObjectRef:
             key = unquote(parts.path.removeprefix("/"), errors="strict")
         except UnicodeDecodeError:
             raise InvalidParameter.named(field, "The URL path is not valid percent-encoded UTF-8.") from None
-        return object_ref(bucket, key, field)
+        return object_ref(oss_bucket, key, field)
     raise InvalidParameter.named(field, f"Unsupported URL scheme {scheme!r}.")
 
 

@@ -50,7 +50,7 @@ def signature_headers(url: str, auth_key: str, now: float | None = None) -> dict
 
 def retry_delay(attempt: int, base_s: float) -> float:
     """Delay after the `attempt`-th failure: base·3^(attempt−1), capped, with ±20 % jitter."""
-    return min(MAX_BACKOFF_S, base_s * 3 ** (attempt - 1)) * random.uniform(0.8, 1.2)
+    return min(MAX_BACKOFF_S, base_s * 3.0 ** (attempt - 1)) * random.uniform(0.8, 1.2)
 
 
 class CallbackSender:

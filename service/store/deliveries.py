@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 
 from service.domain.notify import notify_address
+from service.store.sql import Connection
 
 #: the only event this service emits; EventTypeList may name it to subscribe
 EVENT_NAME = "SnapshotComplete"
@@ -78,7 +79,7 @@ class Delivery:
 
 
 async def add_deliveries(
-    connection: asyncpg.Connection, job_id: str, user_data: str | None, body: dict[str, Any], message_id: str
+    connection: Connection, job_id: str, user_data: str | None, body: dict[str, Any], message_id: str
 ) -> int:
     """Create the deliveries a finished job owes; call in the transaction that finishes it."""
     targets: list[tuple[str, str]] = []

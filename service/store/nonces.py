@@ -41,7 +41,7 @@ class SharedNonces:
         """Record `nonce` for the window; False if it was seen within its window already."""
         if nonce in self.pending:  # the same nonce twice at once: the second is a replay
             return False
-        future = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self.pending[nonce] = future
         if self.flusher is None:
             self.flusher = asyncio.create_task(self._flush())

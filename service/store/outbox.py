@@ -15,6 +15,8 @@ from typing import Any
 
 import asyncpg
 
+from service.store.sql import Connection
+
 INSERT_MESSAGE = """
 INSERT INTO outbox (kind, routing_key, body, priority, message_id) VALUES ($1, $2, $3, $4, $5)
 """
@@ -70,7 +72,7 @@ class OutboxMessage:
 
 
 async def add_message(
-    connection: asyncpg.Connection,
+    connection: Connection,
     kind: MessageKind,
     routing_key: str,
     body: dict[str, Any],
@@ -82,7 +84,7 @@ async def add_message(
     await connection.execute(INSERT_MESSAGE, kind.value, routing_key, body, priority, message_id)
 
 
-async def take_batch(connection: asyncpg.Connection, limit: int) -> list[OutboxMessage]:
+async def take_batch(connection: Connection, limit: int) -> list[OutboxMessage]:
     """Lock up to `limit` due rows; call inside a transaction and delete or postpone them before commit."""
     rows = await connection.fetch(TAKE_BATCH, limit)
     return [
@@ -91,11 +93,11 @@ async def take_batch(connection: asyncpg.Connection, limit: int) -> list[OutboxM
     ]
 
 
-async def delete_messages(connection: asyncpg.Connection, ids: list[int]) -> None:
+async def delete_messages(connection: Connection, ids: list[int]) -> None:
     await connection.execute(DELETE_MESSAGES, ids)
 
 
-async def postpone_messages(connection: asyncpg.Connection, ids: list[int], delay_s: float) -> None:
+async def postpone_messages(connection: Connection, ids: list[int], delay_s: float) -> None:
     await connection.execute(POSTPONE_MESSAGES, ids, delay_s)
 
 

@@ -27,6 +27,7 @@ from service.domain.models import PipelineStatus
 from service.domain.routing import JOB_ROUTING_KEY
 from service.errors import DefaultPipelineUndeletable, PipelineInUse
 from service.store.outbox import MessageKind
+from service.store.sql import returned
 
 INSERT_PIPELINE = """
 INSERT INTO pipelines (pipeline_id, name, speed, priority, status, is_default)
@@ -101,7 +102,7 @@ class PipelineStore:
 
     async def create(self, pipeline_id: str, name: str, speed: str, priority: int) -> Pipeline:
         row = await self.pool.fetchrow(INSERT_PIPELINE, pipeline_id, name, speed, priority)
-        return Pipeline.from_row(row)
+        return Pipeline.from_row(returned(row))
 
     async def get(self, pipeline_id: str) -> Pipeline | None:
         row = await self.pool.fetchrow(SELECT_PIPELINE, pipeline_id)
@@ -119,7 +120,7 @@ class PipelineStore:
             row = await connection.fetchrow(
                 UPDATE_PIPELINE, pipeline_id, changes.name, changes.priority, changes.status
             )
-            after = Pipeline.from_row(row)
+            after = Pipeline.from_row(returned(row))
             dispatched = 0
             if before["status"] == PipelineStatus.PAUSED and after.status == PipelineStatus.ACTIVE:
                 result = await connection.execute(

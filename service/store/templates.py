@@ -20,6 +20,7 @@ from typing import Any
 import asyncpg
 
 from service.errors import SystemTemplateReadOnly
+from service.store.sql import returned
 
 INSERT_TEMPLATE = """
 INSERT INTO templates (template_id, name, type, subtype, is_system, is_default, status, config)
@@ -120,7 +121,7 @@ class TemplateStore:
 
     async def create(self, template_id: str, name: str, type_: int, subtype: int, config: dict[str, Any]) -> Template:
         row = await self.pool.fetchrow(INSERT_TEMPLATE, template_id, name, type_, subtype, config)
-        return Template.from_row(row)
+        return Template.from_row(returned(row))
 
     async def get(self, template_id: str) -> Template | None:
         """Any template, system or custom; callers decide which kind they accept."""
@@ -178,4 +179,4 @@ class TemplateStore:
                 return None
             await connection.execute(CLEAR_DEFAULTS, template.type, template.subtype, template.template_id)
             row = await connection.fetchrow(MARK_DEFAULT, template.template_id)
-        return Template.from_row(row)
+        return Template.from_row(returned(row))
