@@ -14,6 +14,7 @@ from service.api.files.cors import CorsPolicy
 from service.api.files.delivery import cache_control, content_type, is_manifest, referenced_key
 from service.domain.models import ImageRecord
 from service.media.outputs import write_vtt
+from service.media.storyboard import Storyboard
 from service.media.webvtt import references, rewrite_references
 from service.storage.s3 import cors_configuration
 
@@ -82,7 +83,7 @@ def test_stored_references_resolve_from_a_public_base(tmp_path: Path) -> None:
     browser resolves it against the .vtt's URL, names the sheet's key, spaces and non-ASCII text included."""
     sheet = "my story/é board/snapshot-tile-00001.jpg"
     records = [ImageRecord(i, i * 1000, i * 1000, True, sheet, 160, 90, 100, i * 160, 0) for i in range(3)]
-    artifact = write_vtt("my story/é board.vtt", str(tmp_path), records, 1000, 3000, sheets=True)
+    artifact = write_vtt("my story/é board.vtt", str(tmp_path), Storyboard.of(records, 1000, 3000, grid=(10, 10)))
     text = Path(artifact.path).read_text()
     base = "https://cdn.example/bucket/my%20story/%C3%A9%20board.vtt"
 
