@@ -39,7 +39,9 @@ function observe(page) {
       headers: await response.allHeaders(),
     });
   });
-  page.on("requestfailed", (request) => log.failures.push({ url: request.url(), error: request.failure()?.errorText }));
+  page.on("requestfailed", (request) =>
+    log.failures.push({ url: request.url(), type: request.resourceType(), error: request.failure()?.errorText }),
+  );
   page.on("console", (message) => {
     if (message.type() === "error") log.console.push(message.text());
   });
@@ -186,7 +188,10 @@ async function preview(context, url, times, scrubTime) {
   }
   const links = await page.evaluate(() => [...document.querySelectorAll(".files a")].map((a) => a.href));
   await page.close();
-  return { images: sheets, links, player: await plyr(context, url, times, scrubTime), ...log };
+  // Closing the page aborts the video's preload: that is the page going, not a request failing. The player
+  // part below loads the same page again and keeps every failure.
+  const failures = log.failures.filter((f) => !(f.type === "media" && f.error === "net::ERR_ABORTED"));
+  return { images: sheets, links, player: await plyr(context, url, times, scrubTime), ...log, failures };
 }
 
 const context = await chromium.launchPersistentContext(spec.profile, {
