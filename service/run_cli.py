@@ -97,7 +97,12 @@ def _add_field(group: argparse._ArgumentGroup, dest: str, field: Field) -> None:
     if field.kind is Kind.BOOLEAN:
         group.add_argument(_flag(dest), dest=dest, action=argparse.BooleanOptionalAction, default=None, help=text)
     else:
-        metavar = "|".join(field.choices) if field.kind is Kind.CHOICE else field.unit.upper() or "N"
+        if field.kind is Kind.CHOICE:
+            metavar = "|".join(field.choices)
+        elif field.kind is Kind.CHOICES:
+            metavar = ",".join(field.choices)
+        else:
+            metavar = field.unit.upper() or "N"
         group.add_argument(
             _flag(dest), dest=dest, metavar=metavar if field.kind is not Kind.COLOR else "COLOR", help=text
         )
@@ -242,7 +247,13 @@ def report(
         "images": [{**dataclasses.asdict(i), "path": placed.get(i.key)} for i in result.images],
         "dropped": [dataclasses.asdict(d) for d in result.dropped],
         "files": [
-            {"key": a.key, "path": placed.get(a.key), "content_type": a.content_type, "bytes": a.bytes}
+            {
+                "key": a.key,
+                "path": placed.get(a.key),
+                "content_type": a.content_type,
+                "bytes": a.bytes,
+                **({"stream_inf": a.stream_inf} if a.stream_inf else {}),
+            }
             for a in result.artifacts
         ],
         "duration_ms": result.duration_ms,

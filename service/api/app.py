@@ -15,6 +15,7 @@ from service.api.auth.authenticator import Authenticator
 from service.api.docs import errors_page as docs_page
 from service.api.docs import openapi
 from service.api.docs.asyncapi import add_routes as add_asyncapi_routes
+from service.api.files import preview
 from service.api.files import serve as files
 from service.api.keys import JOBS, PG_POOL, RELAY, SETTINGS, SSRF_ALLOW
 from service.api.middleware import error_middleware
@@ -78,6 +79,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/readyz", health.readyz)
     app.router.add_get("/metrics", health.metrics_endpoint)
     files.add_routes(app)
+    preview.add_routes(app)
     rest.add_routes(app.router)
     openapi.add_routes(app.router)
     docs_page.add_routes(app.router)

@@ -86,6 +86,10 @@ class SnapshotConfig:
     is_spt_frag: bool = False
     #: extension: apply the black-frame test to every image, not only the first
     black_filter_all: bool = False
+    #: extension, WebVtt only: the trick-play formats written ("vtt" first, always there); () for other types
+    storyboard_formats: tuple[str, ...] = ()
+    #: extension: the image quality, 1–100; None: the format's default (`domain/image_formats.py`)
+    quality: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +114,7 @@ class CaptureSpec:
     output_key: str
     #: a private directory the engine writes its files into
     scratch_dir: str
+    #: JPEG's quality when the config gives none (SNAPSHOTD_JPEG_QUALITY); other formats have their own defaults
     jpeg_quality: int = 90
     #: limits (0 = no limit)
     max_input_pixels: int = 8192 * 8192
@@ -160,6 +165,9 @@ class Artifact:
     path: str
     content_type: str
     bytes: int
+    #: an HLS image playlist's `#EXT-X-IMAGE-STREAM-INF` line for a master playlist (its URI relative to the
+    #: playlist's folder); "" for every other file
+    stream_inf: str = ""
 
 
 @dataclass(frozen=True, slots=True)

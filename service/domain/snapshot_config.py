@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from service.domain import snapshot_fields as f
+from service.domain.image_formats import format_of
 from service.domain.models import FrameType, SnapshotConfig, SnapshotType, SpriteConfig
 from service.errors import InvalidParameter, NotSupported
 
@@ -70,9 +71,34 @@ def parse_config(raw: Mapping[str, Any], field: str, *, max_count: int = f.MAX_C
         sprite=_parse_sprite(sprite_raw, f"{field}.{f.SPRITE_OBJECT}") if sprite_raw else None,
         is_spt_frag=f.IS_SPT_FRAG.read(raw, field),
         black_filter_all=f.BLACK_FILTER_ALL.read(raw, field),
+        storyboard_formats=_storyboard_formats(
+            snapshot_type, f.STORYBOARD_FORMATS.read(raw, field, declared_default=False), f"{field}.StoryboardFormats"
+        ),
+        quality=f.QUALITY.read(raw, field),
     )
     _check_sheet(config, field)
+    _check_storyboards(config, f"{field}.StoryboardFormats")
     return config
+
+
+def _storyboard_formats(snapshot_type: SnapshotType, asked: tuple[str, ...] | None, field: str) -> tuple[str, ...]:
+    """WebVtt: "vtt" (the job's Output.Media, always written), then the others asked for, in declared order."""
+    if snapshot_type is not SnapshotType.WEBVTT:
+        if asked:
+            raise InvalidParameter.named(field, "Only WebVtt jobs write storyboards.")
+        return ()
+    wanted = {"vtt", *(asked or ())}
+    return tuple(name for name in f.STORYBOARD_CHOICES if name in wanted)
+
+
+def _check_storyboards(config: SnapshotConfig, field: str) -> None:
+    """What a format cannot state, refused before any work. An HLS image playlist's timeline starts at 0
+    and gives one tile duration per image: a first tile later than 0 has no place in it. (Tiles spaced
+    unevenly inside one sheet, which only the capture can tell, fail the job there: `media/hls.py`.)"""
+    if "hls" in config.storyboard_formats and config.time_ms != 0:
+        raise InvalidParameter.named(
+            field, f"An HLS image playlist starts at 0, so hls needs Time 0; got Time {config.time_ms}."
+        )
 
 
 def to_ice(config: SnapshotConfig) -> dict[str, Any]:
@@ -104,6 +130,10 @@ def to_ice(config: SnapshotConfig) -> dict[str, Any]:
         out["IsSptFrag"] = True
     if config.black_filter_all:
         out["BlackFilterAll"] = True
+    if config.storyboard_formats not in ((), ("vtt",)):
+        out["StoryboardFormats"] = list(config.storyboard_formats)
+    if config.quality is not None:
+        out["Quality"] = config.quality
     return out
 
 
@@ -116,15 +146,19 @@ def sheet_size(columns: int, lines: int, padding: int, margin: int, cell: tuple[
 
 
 def check_output_naming(config: SnapshotConfig, output_key: str, field: str) -> None:
-    """Placeholders the output object needs, checked at submission rather than failing the job later."""
+    """Placeholders and the extension the output object needs, checked at submission rather than failing
+    the job later: images are written in the encoding their extension names (`domain/image_formats.py`)."""
     if config.type is SnapshotType.NORMAL and config.count > 1 and "{Count}" not in output_key:
         raise InvalidParameter.named(field, "Several Normal snapshots need {Count} in the object name.")
     if config.type is SnapshotType.SPRITE:
         s = config.sprite or SpriteConfig()
         if config.count > s.columns * s.lines and "{TileCount}" not in output_key:
             raise InvalidParameter.named(field, "Images fill several sprite sheets: the name needs {TileCount}.")
-    if config.type is SnapshotType.WEBVTT and not output_key.endswith(".vtt"):
-        raise InvalidParameter.named(field, "A WebVtt snapshot's output must end with .vtt.")
+    if config.type is SnapshotType.WEBVTT:
+        if not output_key.endswith(".vtt"):
+            raise InvalidParameter.named(field, "A WebVtt snapshot's output must end with .vtt.")
+    else:
+        format_of(output_key, field)
 
 
 def _parse_sprite(raw: Any, field: str) -> SpriteConfig:

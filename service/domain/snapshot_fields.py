@@ -21,6 +21,8 @@ MAX_TIME_MS = 2**31 - 1
 MAX_INTERVAL_S = 86400
 #: the largest Count; SNAPSHOTD_MAX_COUNT may lower it (the value read is then bounded by the setting)
 MAX_COUNT = 10_000
+#: the trick-play formats a WebVtt job can write beside its .vtt (`media/storyboards.py`)
+STORYBOARD_CHOICES = ("vtt", "json", "hls", "bif")
 
 TYPE = Field(
     "Type",
@@ -67,6 +69,22 @@ IS_SPT_FRAG = Field("IsSptFrag", Kind.BOOLEAN, "WebVtt: cues point into sprite s
 BLACK_FILTER_ALL = Field(
     "BlackFilterAll", Kind.BOOLEAN, "extension: the black-frame test on every image, not only the first", False
 )
+STORYBOARD_FORMATS = Field(
+    "StoryboardFormats",
+    Kind.CHOICES,
+    "extension, WebVtt: the trick-play formats written beside x.vtt, from the same capture: x.json (a storyboard "
+    "document), x.m3u8 (an HLS image playlist), x.bif (Roku BIF); vtt is always written",
+    ("vtt",),
+    choices=STORYBOARD_CHOICES,
+)
+#: Pillow's JPEG, WebP and AVIF qualities all run 1–100 (Pillow advises JPEG at most 95: more costs bytes for nothing)
+QUALITY = Field(
+    "Quality",
+    Kind.INTEGER,
+    "extension: image quality; default JPEG SNAPSHOTD_JPEG_QUALITY (88), WebP 80, AVIF 60; PNG is lossless",
+    low=1,
+    high=100,
+)
 
 #: the fields of `SpriteSnapshotConfig`
 CELL_WIDTH = Field(
@@ -93,6 +111,8 @@ SNAPSHOT_FIELDS = (
     PIXEL_BLACK_THRESHOLD,
     IS_SPT_FRAG,
     BLACK_FILTER_ALL,
+    STORYBOARD_FORMATS,
+    QUALITY,
 )
 SPRITE_FIELDS = (CELL_WIDTH, CELL_HEIGHT, PADDING, MARGIN, COLUMNS, LINES, COLOR)
 SPRITE_OBJECT = "SpriteSnapshotConfig"

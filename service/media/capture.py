@@ -2,7 +2,7 @@
 
 `capture(spec)` opens the input once, plans the target times, picks a frame per target (keyframe-packet
 for `intra`, exact frame for `normal`), applies the black-frame rules, renders at the output size and
-writes JPEGs / sprite sheets / a .vtt into `spec.scratch_dir`. Library errors are translated here into
+writes images / sprite sheets / storyboards into `spec.scratch_dir`. Library errors are translated here into
 service errors with one string argument, because they cross the process boundary by pickling.
 
 A truncated input decodes what it can: targets past the readable part are dropped with reason
@@ -19,15 +19,17 @@ from collections.abc import Callable
 import av
 import av.logging
 
+from service.domain.image_formats import format_of
 from service.domain.memory import MIB, CaptureMemory
 from service.domain.models import CaptureResult, CaptureSpec, DroppedSlot, FrameType, SnapshotType, SpriteConfig
 from service.domain.snapshot_config import check_sheet_size
 from service.errors import InternalError, MediaContentBad, MediaTooLarge, ServiceError
-from service.media import memory_cap, naming
+from service.media import bif, memory_cap, naming, storyboards
 from service.media.black import FIRST_FRAME_WINDOW_MS, BlackRule, every_image_rule, first_image_rule
 from service.media.compose import display_size, output_size, render
 from service.media.decode import FramePicker, Picked
-from service.media.outputs import Shot, SingleImages, SpriteSheets, write_vtt
+from service.media.images import Encoder, jpeg
+from service.media.outputs import OnCell, Shot, SingleImages, SpriteSheets
 from service.media.source import Source, content_bad, open_source
 from service.media.timing import Target, plan, slot_interval_ms
 
@@ -48,29 +50,31 @@ def init_worker(memory_budget_bytes: int = 0) -> None:
     logging.getLogger("libav").setLevel(logging.CRITICAL)
 
 
-def _sink(spec: CaptureSpec) -> SingleImages | SpriteSheets:
+def _sink(spec: CaptureSpec, on_cell: OnCell | None = None) -> SingleImages | SpriteSheets:
     cfg, key = spec.config, spec.output_key
-    if cfg.type is SnapshotType.SPRITE:
-        return SpriteSheets(
-            spec.scratch_dir,
-            spec.jpeg_quality,
-            lambda n, total: naming.expand(key, naming.TILE_COUNT, n, total),
-            cfg.sprite or SpriteConfig(),
-        )
     if cfg.type is SnapshotType.WEBVTT:
+        # the .vtt names the track; its images are JPEG, which every player and BIF reader takes
+        encoder = jpeg(cfg.quality or spec.jpeg_quality)
         if cfg.is_spt_frag:
             return SpriteSheets(
                 spec.scratch_dir,
-                spec.jpeg_quality,
+                encoder,
                 lambda n, _total: naming.vtt_image_key(key, n, sheet=True)[0],
                 cfg.sprite or DEFAULT_VTT_SPRITE,
+                on_cell,
             )
         return SingleImages(
-            spec.scratch_dir, spec.jpeg_quality, lambda n, _total: naming.vtt_image_key(key, n, sheet=False)[0]
+            spec.scratch_dir, encoder, lambda n, _total: naming.vtt_image_key(key, n, sheet=False)[0], on_cell
         )
-    return SingleImages(
-        spec.scratch_dir, spec.jpeg_quality, lambda n, total: naming.expand(key, naming.COUNT, n, total)
-    )
+    encoder = Encoder.of(format_of(key, "Output.Media"), cfg.quality, spec.jpeg_quality)
+    if cfg.type is SnapshotType.SPRITE:
+        return SpriteSheets(
+            spec.scratch_dir,
+            encoder,
+            lambda n, total: naming.expand(key, naming.TILE_COUNT, n, total),
+            cfg.sprite or SpriteConfig(),
+        )
+    return SingleImages(spec.scratch_dir, encoder, lambda n, total: naming.expand(key, naming.COUNT, n, total))
 
 
 def _replace_black(picker: FramePicker, picked: Picked, rule: BlackRule, start_ms: float, end_ms: float) -> Picked:
@@ -94,7 +98,13 @@ def _capture(src: Source, spec: CaptureSpec, progress: Callable[[int, int], None
     targets, dropped = plan(cfg, src.duration_ms)
     step_ms = slot_interval_ms(cfg, src.duration_ms)
     picker = FramePicker(src)
-    sink = _sink(spec)
+    # BIF holds cells, not sheets: they are kept as the sink fills them
+    frames = (
+        bif.BifFrames(spec.scratch_dir, jpeg(cfg.quality or spec.jpeg_quality))
+        if "bif" in cfg.storyboard_formats
+        else None
+    )
+    sink = _sink(spec, frames.add if frames else None)
     first_rule, all_rule = first_image_rule(cfg), every_image_rule(cfg)
     sar = src.stream.sample_aspect_ratio
     size: tuple[int, int] | None = None
@@ -128,8 +138,16 @@ def _capture(src: Source, spec: CaptureSpec, progress: Callable[[int, int], None
     if not records:
         raise MediaContentBad("No frame of the input video could be decoded.")
     if cfg.type is SnapshotType.WEBVTT:
-        artifacts.append(
-            write_vtt(spec.output_key, spec.scratch_dir, records, step_ms, src.duration_ms, sheets=cfg.is_spt_frag)
+        grid = (sink.layout.columns, sink.layout.lines) if sink.layout else None
+        artifacts += storyboards.write(
+            cfg.storyboard_formats or ("vtt",),
+            spec.output_key,
+            spec.scratch_dir,
+            records,
+            step_ms=step_ms,
+            duration_ms=src.duration_ms,
+            grid=grid,
+            frames=frames,
         )
     return CaptureResult(
         images=tuple(records),

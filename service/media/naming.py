@@ -42,3 +42,12 @@ def vtt_image_key(vtt_key: str, n: int, *, sheet: bool) -> tuple[str, str]:
     stem = "snapshot-tile" if sheet else "snapshot"
     rel = f"{base}/{stem}-{_index(n)}.jpg"
     return posixpath.join(folder, rel), rel
+
+
+#: storyboard format → the extension of its file beside the .vtt
+STORYBOARD_SUFFIXES = {"vtt": ".vtt", "json": ".json", "hls": ".m3u8", "bif": ".bif"}
+
+
+def storyboard_key(vtt_key: str, storyboard_format: str) -> str:
+    """The object key of a storyboard format's file: beside the .vtt, same base name (`x.vtt` → `x.m3u8`)."""
+    return posixpath.splitext(vtt_key)[0] + STORYBOARD_SUFFIXES[storyboard_format]

@@ -1,13 +1,16 @@
-"""Where captured images go: single JPEGs, sprite sheets, and the WebVTT track over either.
+"""Where captured images go: single images, sprite sheets, and the WebVTT track over either.
 
-File names in the scratch dir are private; object keys are assigned at the end because they depend on
-how many files were produced (one image without `{Count}` keeps the key as given).
+Images are encoded as the job's `Encoder` says (the output key's format and the job's quality). File names
+in the scratch dir are private; object keys are assigned at the end because they depend on how many files
+were produced (one image without `{Count}` keeps the key as given).
+
+`on_cell`, when given, receives each image exactly as it fills its box (a sheet's cell, letter-boxing
+included, or the whole image): what formats made of cells rather than sheets need (`bif.py`).
 """
 
 from __future__ import annotations
 
 import os
-import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -15,12 +18,15 @@ from PIL import Image
 
 from service.domain.models import Artifact, ImageRecord, SpriteConfig
 from service.media.compose import SheetLayout, fit
-from service.media.webvtt import Cue, cue_times, reference, render_vtt
+from service.media.images import Encoder
+from service.media.storyboard import Storyboard, relative_reference
+from service.media.webvtt import Cue, render_vtt
 
-JPEG = "image/jpeg"
 VTT = "text/vtt"
 #: maps (1-based file number, total files) to the object key
 KeyFor = Callable[[int, int], str]
+#: receives each image as it fills its box
+OnCell = Callable[[Image.Image], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,17 +39,13 @@ class Shot:
     keyframe: bool
 
 
-def _save(image: Image.Image, path: str, quality: int) -> int:
-    image.save(path, "JPEG", quality=quality)
-    return os.path.getsize(path)
-
-
 class SingleImages:
-    """One JPEG per image (Normal, and WebVtt without IsSptFrag)."""
+    """One file per image (Normal, and WebVtt without IsSptFrag)."""
 
-    def __init__(self, scratch: str, quality: int, key_for: KeyFor) -> None:
-        self._scratch, self._quality, self._key_for = scratch, quality, key_for
+    def __init__(self, scratch: str, encoder: Encoder, key_for: KeyFor, on_cell: OnCell | None = None) -> None:
+        self._scratch, self._encoder, self._key_for, self._on_cell = scratch, encoder, key_for, on_cell
         self._files: list[tuple[Shot, str, tuple[int, int], int]] = []
+        self.layout: SheetLayout | None = None
 
     def render_size(self, output: tuple[int, int]) -> tuple[int, int]:
         return output
@@ -52,8 +54,10 @@ class SingleImages:
         return None
 
     def add(self, shot: Shot, image: Image.Image) -> None:
-        path = os.path.join(self._scratch, f"image-{len(self._files) + 1:05d}.jpg")
-        self._files.append((shot, path, image.size, _save(image, path, self._quality)))
+        path = os.path.join(self._scratch, f"image-{len(self._files) + 1:05d}{self._encoder.suffix}")
+        self._files.append((shot, path, image.size, self._encoder.save(image, path)))
+        if self._on_cell is not None:
+            self._on_cell(image)
 
     def finish(self) -> tuple[list[ImageRecord], list[Artifact]]:
         total = len(self._files)
@@ -61,7 +65,7 @@ class SingleImages:
         for n, (shot, path, (w, h), size) in enumerate(self._files, start=1):
             key = self._key_for(n, total)
             records.append(ImageRecord(shot.index, shot.requested_ms, shot.captured_ms, shot.keyframe, key, w, h, size))
-            artifacts.append(Artifact(key, path, JPEG, size))
+            artifacts.append(Artifact(key, path, self._encoder.format.content_type, size))
         return records, artifacts
 
 
@@ -69,8 +73,11 @@ class SpriteSheets:
     """Cells filled row by row; a new sheet when one is full. A last partial sheet keeps the full size
     (ICE-like: players compute nothing from the sheet size, and every sheet of a job looks the same)."""
 
-    def __init__(self, scratch: str, quality: int, key_for: KeyFor, config: SpriteConfig) -> None:
-        self._scratch, self._quality, self._key_for, self._config = scratch, quality, key_for, config
+    def __init__(
+        self, scratch: str, encoder: Encoder, key_for: KeyFor, config: SpriteConfig, on_cell: OnCell | None = None
+    ) -> None:
+        self._scratch, self._encoder, self._key_for, self._config = scratch, encoder, key_for, config
+        self._on_cell = on_cell
         self.layout: SheetLayout | None = None
         self._sheet: Image.Image | None = None
         self._cells: list[tuple[Shot, int, int]] = []
@@ -97,7 +104,10 @@ class SpriteSheets:
         x, y = layout.cell_origin(len(self._cells))
         # letter-box: centre the image in its cell
         cw, ch = layout.cell
-        self._sheet.paste(image, (x + (cw - image.width) // 2, y + (ch - image.height) // 2))
+        offset = ((cw - image.width) // 2, (ch - image.height) // 2)
+        self._sheet.paste(image, (x + offset[0], y + offset[1]))
+        if self._on_cell is not None:
+            self._on_cell(image if image.size == layout.cell else self._sheet.crop((x, y, x + cw, y + ch)))
         self._cells.append((shot, x, y))
         if len(self._cells) == layout.per_sheet:
             self._flush()
@@ -105,8 +115,8 @@ class SpriteSheets:
     def _flush(self) -> None:
         if self._sheet is None:
             return
-        path = os.path.join(self._scratch, f"sheet-{len(self._sheets) + 1:05d}.jpg")
-        self._sheets.append((path, _save(self._sheet, path, self._quality), self._cells))
+        path = os.path.join(self._scratch, f"sheet-{len(self._sheets) + 1:05d}{self._encoder.suffix}")
+        self._sheets.append((path, self._encoder.save(self._sheet, path), self._cells))
         self._sheet, self._cells = None, []
 
     def finish(self) -> tuple[list[ImageRecord], list[Artifact]]:
@@ -121,21 +131,16 @@ class SpriteSheets:
                 records.append(
                     ImageRecord(shot.index, shot.requested_ms, shot.captured_ms, shot.keyframe, key, cw, ch, size, x, y)
                 )
-            artifacts.append(Artifact(key, path, JPEG, size))
+            artifacts.append(Artifact(key, path, self._encoder.format.content_type, size))
         return records, artifacts
 
 
-def write_vtt(
-    vtt_key: str, scratch: str, records: list[ImageRecord], step_ms: float, duration_ms: int, *, sheets: bool
-) -> Artifact:
-    """The .vtt for `records`, referencing their files relative to the .vtt's folder."""
-    folder = posixpath.dirname(vtt_key)
-    spans = cue_times([r.requested_ms for r in records], step_ms, duration_ms)
-    cues = []
-    for record, (start, end) in zip(records, spans, strict=True):
-        ref = reference(posixpath.relpath(record.key, folder) if folder else record.key)
-        xywh = (record.x or 0, record.y or 0, record.width, record.height) if sheets else None
-        cues.append(Cue(start, end, ref, xywh))
+def write_vtt(vtt_key: str, scratch: str, board: Storyboard) -> Artifact:
+    """The .vtt of `board`, referencing its files relative to the .vtt's folder (`#xywh=` into sheets)."""
+    cues = [
+        Cue(t.start_ms, t.end_ms, relative_reference(t.key, vtt_key), t.box if board.sheets else None)
+        for t in board.tiles
+    ]
     path = os.path.join(scratch, "track.vtt")
     with open(path, "w", encoding="utf-8") as f:
         f.write(render_vtt(cues))

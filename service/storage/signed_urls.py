@@ -5,6 +5,10 @@ signature is `HMAC-SHA256(server key, "{bucket}\\n{key}\\n{Expires}")` in lower-
 string is unambiguous: bucket names and keys never contain a newline (`domain/urls.py` refuses control
 characters), so no two (bucket, key, expires) triples share one.
 
+Pages (the preview page of a job, `api/files/preview.py`) are signed the same way over
+`"\n{path}\n{Expires}"`: its empty first line is a bucket no object has, so a page's signature is never an
+object's, nor the other way round.
+
 `Expires` is signed exactly as it travels: only plain decimal digits without a leading zero are
 accepted, so one signature cannot be replayed under several spellings of the same time.
 
@@ -67,6 +71,15 @@ class UrlSigner:
         path = FILES_PREFIX + quote(bucket, safe="") + "/" + quote(key, safe=_PATH_SAFE)
         query = urlencode({EXPIRES_PARAM: str(expires), SIGNATURE_PARAM: self.signature(bucket, key, expires)})
         return f"{base}{path}?{query}"
+
+    def page_url(self, path: str, expires: int, *, origin: str = "") -> str:
+        """The signed URL of one of the API's pages (`path` as it is routed, already escaped)."""
+        base = (self.base_url or origin).rstrip("/")
+        query = urlencode({EXPIRES_PARAM: str(expires), SIGNATURE_PARAM: self._sign("", path, str(expires))})
+        return f"{base}{path}?{query}"
+
+    def verify_page(self, path: str, expires: str, signature: str, now: float) -> Verdict:
+        return self.verify("", path, expires, signature, now)
 
     def verify(self, bucket: str, key: str, expires: str, signature: str, now: float) -> Verdict:
         """Check a URL's decoded parts. The signature is checked first, in constant time, so a

@@ -23,7 +23,7 @@ from typing import Any
 
 from service import metrics
 from service.config import Settings
-from service.domain.models import CaptureResult, CaptureSpec, JobStatus, ObjectRef
+from service.domain.models import Artifact, CaptureResult, CaptureSpec, JobStatus, ObjectRef
 from service.domain.snapshot_config import parse_config
 from service.domain.urls import is_http_url, parse_media_url
 from service.errors import AttemptsExhausted, JobTimeout, MediaContentBad, ServiceError
@@ -190,7 +190,7 @@ class JobHandler:
             count=result.count,
             images=[_pascal(asdict(image)) for image in result.images],
             dropped=[_pascal(asdict(slot)) for slot in result.dropped],
-            artifacts=[{"Key": a.key, "ContentType": a.content_type, "Bytes": a.bytes} for a in result.artifacts],
+            artifacts=[_artifact(a) for a in result.artifacts],
             stats={
                 "DurationMs": result.duration_ms,
                 "FramesDecoded": result.frames_decoded,
@@ -243,6 +243,14 @@ class JobHandler:
             user_id=self.settings.amqp.event_user_id,
         )
         return routing_key(envelope), dict(envelope), envelope["MessageId"]
+
+
+def _artifact(artifact: Artifact) -> dict[str, Any]:
+    """A written file as the job records it (GetSnapshotJob's `Artifacts`)."""
+    record: dict[str, Any] = {"Key": artifact.key, "ContentType": artifact.content_type, "Bytes": artifact.bytes}
+    if artifact.stream_inf:
+        record["StreamInf"] = artifact.stream_inf
+    return record
 
 
 def _failed(exc: ServiceError) -> JobOutcome:

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.media_factory import make_video
+
 BROWSER_DIR = Path(__file__).parent
 NODE_MODULES = BROWSER_DIR / "node_modules"
 #: the packages the pages and the driver load, as pinned in package.json
@@ -49,3 +51,14 @@ def browser_tools() -> BrowserTools:
         pytest.skip(message)
     assert chromium and node
     return BrowserTools(chromium, node)
+
+
+#: the browser tests' clips: 10 s at 25 fps, a keyframe a second
+CLIP_SECONDS, CLIP_FPS = 10, 25
+
+
+@pytest.fixture(scope="session")
+def page_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The job's clip as the page plays it: the same frames, in a container every Chromium build plays."""
+    path = tmp_path_factory.mktemp("page") / "clip.webm"
+    return make_video(path, codec="libvpx-vp9", seconds=CLIP_SECONDS, fps=CLIP_FPS, gop=CLIP_FPS)

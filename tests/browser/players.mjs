@@ -3,9 +3,9 @@
 // (test_storyboard_players.py); this script only observes.
 //
 // stdin: {"chromium": path, "profile": dir, "timeout_ms": n, "hover_times": [s, ...], "scrub_time": s,
-//         "pages": {"track": url, "plyr": url, "videojs": url}}
-// stdout: {"track": {...}, "plyr": {...}, "videojs": {...}}, each with the page's network log, failed
-// requests and console errors beside what it showed.
+//         "pages": {"track": url, "plyr": url, "videojs": url, "preview": url}} (any of them)
+// stdout: {"track": {...}, ...} for the pages asked, each with the page's network log, failed requests and
+// console errors beside what it showed.
 import { chromium } from "playwright-core";
 
 // The flags the project's docs name for headless Chromium on a server.
@@ -39,7 +39,9 @@ function observe(page) {
       headers: await response.allHeaders(),
     });
   });
-  page.on("requestfailed", (request) => log.failures.push({ url: request.url(), error: request.failure()?.errorText }));
+  page.on("requestfailed", (request) =>
+    log.failures.push({ url: request.url(), type: request.resourceType(), error: request.failure()?.errorText }),
+  );
   page.on("console", (message) => {
     if (message.type() === "error") log.console.push(message.text());
   });
@@ -173,6 +175,25 @@ async function videojs(context, url, times) {
   return { duration, hovers, ...log };
 }
 
+// The API's preview page: its images and sheets, each loaded, then its Plyr player as above.
+async function preview(context, url, times, scrubTime) {
+  const { page, log } = await open(context, url);
+  await page.waitForFunction(() => [...document.images].every((img) => img.complete));
+  const images = await page.evaluate(() =>
+    [...document.querySelectorAll(".images img")].map((img) => ({ src: img.src, natural: [img.naturalWidth, img.naturalHeight] })),
+  );
+  const sheets = [];
+  for (const [n, image] of images.entries()) {
+    sheets.push({ ...image, png: await screenshot(page.locator(".images img").nth(n)) });
+  }
+  const links = await page.evaluate(() => [...document.querySelectorAll(".files a")].map((a) => a.href));
+  await page.close();
+  // Closing the page aborts the video's preload: that is the page going, not a request failing. The player
+  // part below loads the same page again and keeps every failure.
+  const failures = log.failures.filter((f) => !(f.type === "media" && f.error === "net::ERR_ABORTED"));
+  return { images: sheets, links, player: await plyr(context, url, times, scrubTime), ...log, failures };
+}
+
 const context = await chromium.launchPersistentContext(spec.profile, {
   executablePath: spec.chromium,
   headless: true,
@@ -181,11 +202,15 @@ const context = await chromium.launchPersistentContext(spec.profile, {
 });
 context.setDefaultTimeout(spec.timeout_ms);
 try {
-  const result = {
-    track: await track(context, spec.pages.track),
-    plyr: await plyr(context, spec.pages.plyr, spec.hover_times, spec.scrub_time),
-    videojs: await videojs(context, spec.pages.videojs, spec.hover_times),
+  // Only the pages asked for, in this order: the storyboard players, and the API's preview page (Plyr too).
+  const drivers = {
+    track: (url) => track(context, url),
+    plyr: (url) => plyr(context, url, spec.hover_times, spec.scrub_time),
+    videojs: (url) => videojs(context, url, spec.hover_times),
+    preview: (url) => preview(context, url, spec.hover_times, spec.scrub_time),
   };
+  const result = {};
+  for (const [name, url] of Object.entries(spec.pages)) result[name] = await drivers[name](url);
   process.stdout.write(JSON.stringify(result));
 } finally {
   await context.close();

@@ -37,7 +37,7 @@ from tests.browser.conftest import BROWSER_DIR, NODE_MODULES, BrowserTools
 from tests.e2e.conftest import Stack, running_stack
 from tests.ice import call, submit_params
 from tests.integration.api.test_snapshot_urls import put_local, run_job
-from tests.media_factory import make_video, read_index
+from tests.media_factory import read_index
 
 pytestmark = [pytest.mark.pg, pytest.mark.amqp, pytest.mark.timeout(240)]
 
@@ -63,13 +63,6 @@ class StoredCue:
     def frame(self) -> int:
         """The clip's frame shown at the cue's time (FrameType normal captures it exactly)."""
         return round(self.start * FPS)
-
-
-@pytest.fixture(scope="session")
-def page_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The job's clip as the page plays it: the same frames, in a container every Chromium build plays."""
-    path = tmp_path_factory.mktemp("page") / "clip.webm"
-    return make_video(path, codec="libvpx-vp9", seconds=COUNT, fps=FPS, gop=FPS)
 
 
 @pytest.fixture
@@ -124,13 +117,20 @@ def stored_cues(text: str) -> list[StoredCue]:
 
 async def run_players(tools: BrowserTools, site: str, vtt_url: str, profile: Path) -> dict[str, Any]:
     query = urlencode({"vtt": vtt_url, "video": f"{site}/media/clip.webm"})
+    return await drive(
+        tools, {name: f"{site}/pages/{name}.html?{query}" for name in ("track", "plyr", "videojs")}, profile
+    )
+
+
+async def drive(tools: BrowserTools, pages: dict[str, str], profile: Path) -> dict[str, Any]:
+    """What Chromium showed on each page (`players.mjs` names the drivers: track, plyr, videojs, preview)."""
     spec = {
         "chromium": tools.chromium,
         "profile": str(profile),
         "timeout_ms": STEP_TIMEOUT_MS,
         "hover_times": HOVER_TIMES,
         "scrub_time": SCRUB_TIME,
-        "pages": {name: f"{site}/pages/{name}.html?{query}" for name in ("track", "plyr", "videojs")},
+        "pages": pages,
     }
     process = await asyncio.create_subprocess_exec(
         tools.node,
@@ -214,7 +214,23 @@ def check_players(result: dict[str, Any], vtt_url: str, cues: list[StoredCue], i
     assert same_grants([c["url"] for c in track["cues"]], image_urls)
     assert [shown_frame(c["png"]) for c in track["cues"]] == [c.frame for c in cues]
 
-    plyr = result["plyr"]
+    check_plyr(result["plyr"], api_origins, cues, image_urls)
+
+    videojs = result["videojs"]
+    check_page_log(videojs, api_origins)
+    for hover in videojs["hovers"]:
+        k = cue_at(cues, math.floor(hover["time"]))
+        x, y, w, h = cues[k].xywh
+        style = hover["style"]
+        assert style["backgroundImage"].startswith('url("') and style["backgroundImage"].endswith('")')
+        assert same_grants([style["backgroundImage"][5:-2]], [image_urls[k]]), hover["time"]
+        assert [px(v) for v in style["backgroundPosition"].split()] == [-x, -y]
+        assert (style["width"], style["height"]) == (f"{w}px", f"{h}px")
+        assert shown_frame(hover["png"]) == cues[k].frame, hover["time"]
+
+
+def check_plyr(plyr: dict[str, Any], api_origins: set[str], cues: list[StoredCue], image_urls: list[str]) -> None:
+    """Plyr's seek-bar previews: the right crop of the right sheet, fetched through the signed URLs."""
     check_page_log(plyr, api_origins)
     assert plyr["duration"] == pytest.approx(COUNT, abs=0.1)
     for hover in plyr["hovers"]:
@@ -233,18 +249,6 @@ def check_players(result: dict[str, Any], vtt_url: str, cues: list[StoredCue], i
     assert seek["index"] == k and same_grants([seek["src"]], [image_urls[k]])
     assert shown_frame(seek["png"]) == cues[k].frame
     assert seek["currentTime"] == pytest.approx(SCRUB_TIME, abs=0.5)
-
-    videojs = result["videojs"]
-    check_page_log(videojs, api_origins)
-    for hover in videojs["hovers"]:
-        k = cue_at(cues, math.floor(hover["time"]))
-        x, y, w, h = cues[k].xywh
-        style = hover["style"]
-        assert style["backgroundImage"].startswith('url("') and style["backgroundImage"].endswith('")')
-        assert same_grants([style["backgroundImage"][5:-2]], [image_urls[k]]), hover["time"]
-        assert [px(v) for v in style["backgroundPosition"].split()] == [-x, -y]
-        assert (style["width"], style["height"]) == (f"{w}px", f"{h}px")
-        assert shown_frame(hover["png"]) == cues[k].frame, hover["time"]
 
 
 def served_image_urls(served_vtt: str) -> list[str]:

@@ -4,6 +4,7 @@ found and replaced, the CORS answers, and the bucket CORS rule that mirrors them
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 from urllib.parse import unquote, urljoin
 
@@ -13,7 +14,9 @@ import webvtt
 from service.api.files.cors import CorsPolicy
 from service.api.files.delivery import cache_control, content_type, is_manifest, referenced_key
 from service.domain.models import ImageRecord
+from service.media import hls, storyboard_json
 from service.media.outputs import write_vtt
+from service.media.storyboard import Storyboard
 from service.media.webvtt import references, rewrite_references
 from service.storage.s3 import cors_configuration
 
@@ -82,7 +85,7 @@ def test_stored_references_resolve_from_a_public_base(tmp_path: Path) -> None:
     browser resolves it against the .vtt's URL, names the sheet's key, spaces and non-ASCII text included."""
     sheet = "my story/é board/snapshot-tile-00001.jpg"
     records = [ImageRecord(i, i * 1000, i * 1000, True, sheet, 160, 90, 100, i * 160, 0) for i in range(3)]
-    artifact = write_vtt("my story/é board.vtt", str(tmp_path), records, 1000, 3000, sheets=True)
+    artifact = write_vtt("my story/é board.vtt", str(tmp_path), Storyboard.of(records, 1000, 3000, grid=(10, 10)))
     text = Path(artifact.path).read_text()
     base = "https://cdn.example/bucket/my%20story/%C3%A9%20board.vtt"
 
@@ -129,3 +132,36 @@ def test_bucket_rule_mirrors_the_apis_own() -> None:
     assert cors_configuration(None)["CORSRules"][0]["AllowedOrigins"] == ["*"]
     with pytest.raises(ValueError, match="empty"):
         cors_configuration(frozenset())
+
+
+def test_every_storyboard_that_names_images_is_a_manifest() -> None:
+    assert is_manifest("a/b.json") and is_manifest("a/b.M3U8") and not is_manifest("a/b.bif")
+    assert content_type("x.json") == "application/json; charset=utf-8"
+    assert content_type("x.m3u8") == "application/vnd.apple.mpegurl"
+    assert content_type("x.bif") == "application/octet-stream"
+    assert [content_type(f"x.{e}") for e in ("png", "webp", "avif", "JPEG")] == [
+        "image/png",
+        "image/webp",
+        "image/avif",
+        "image/jpeg",
+    ]
+
+
+def test_playlist_uris_are_found_and_replaced_tags_untouched() -> None:
+    text = (
+        "#EXTM3U\r\n#EXT-X-IMAGES-ONLY\r\n#EXTINF:10,\r\n#EXT-X-TILES:RESOLUTION=64x36,LAYOUT=10x10,DURATION=1\r\n"
+        "b/s-1.jpg\r\n\r\n#EXTINF:5,\r\nhttps://cdn.example/other.jpg\r\n#EXT-X-ENDLIST\r\n"
+    )
+    assert hls.references(text) == ["b/s-1.jpg", "https://cdn.example/other.jpg"]
+    rewritten = hls.rewrite_references(text, {"b/s-1.jpg": "https://api/files/t/b/s-1.jpg?Expires=1"})
+    assert rewritten == text.replace("\r\nb/s-1.jpg\r\n", "\r\nhttps://api/files/t/b/s-1.jpg?Expires=1\r\n")
+
+
+def test_json_references_and_what_is_not_a_storyboard() -> None:
+    doc = '{"url":"b/1.jpg","images":["b/1.jpg","b/2.jpg"],"tiles":[{"start":0.0}]}'
+    assert storyboard_json.references(doc) == ["b/1.jpg", "b/1.jpg", "b/2.jpg"]
+    out = json.loads(storyboard_json.rewrite_references(doc, {"b/1.jpg": "U1", "b/2.jpg": "U2"}))
+    assert (out["url"], out["images"], out["tiles"]) == ("U1", ["U1", "U2"], [{"start": 0.0}])
+    for other in ("not json", "[1, 2]", '{"url": 5}'):
+        assert storyboard_json.references(other) == []
+        assert storyboard_json.rewrite_references(other, {"x": "y"}) in (other, '{"url":5}')

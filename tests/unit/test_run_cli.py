@@ -150,6 +150,29 @@ def test_webvtt_writes_the_vtt_beside_its_image_folder(clip: Path, tmp_path: Pat
     assert "index/snapshot-00001.jpg" in vtt
 
 
+def test_storyboard_formats_and_quality_are_options(clip: Path, tmp_path: Path) -> None:
+    done = snapshotd(
+        clip,
+        *("--type", "WebVtt", "--is-spt-frag", "--frame-type", "normal", "--count", "5", "--interval", "2"),
+        *("--storyboard-formats", "bif,hls", "--quality", "40", "-o", "v/b.vtt", "--report", "-"),
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in (tmp_path / "v").iterdir()) == ["b", "b.bif", "b.m3u8", "b.vtt"]
+    report = json.loads(done.stdout)
+    assert report["config"]["StoryboardFormats"] == ["vtt", "hls", "bif"] and report["config"]["Quality"] == 40
+    (playlist,) = [f for f in report["files"] if f["key"] == "v/b.m3u8" or f["key"] == "b.m3u8"]
+    assert playlist["stream_inf"].startswith("#EXT-X-IMAGE-STREAM-INF:BANDWIDTH=")
+    help_text = snapshotd("--help", cwd=tmp_path).stdout
+    assert "--storyboard-formats vtt,json,hls,bif" in help_text and "--quality N" in help_text
+
+
+def test_an_output_it_cannot_write_exits_2(clip: Path, tmp_path: Path) -> None:
+    done = snapshotd(clip, "--count", "2", "--interval", "1", "-o", "out/{Count}.gif", cwd=tmp_path)
+    assert done.returncode == 2 and '"--output"' in done.stderr and ".avif" in done.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_url_input_is_read_with_range_requests(clip: Path, tmp_path: Path) -> None:
     stats = Stats()
     with serve_directory(clip.parent, stats) as base:

@@ -130,3 +130,41 @@ def test_output_naming(raw: dict[str, Any], key: str, ok: bool) -> None:
     else:
         with pytest.raises(InvalidParameter, match=r"Output\.Media"):
             check_output_naming(config, key, "Output.Media")
+
+
+def test_storyboard_formats_always_hold_the_vtt_in_declared_order() -> None:
+    def formats(raw: dict[str, Any]) -> tuple[str, ...]:
+        return parse_config({"Type": "WebVtt", **raw}, "TemplateConfig").storyboard_formats
+
+    assert formats({}) == ("vtt",)
+    assert formats({"StoryboardFormats": []}) == ("vtt",)
+    assert formats({"StoryboardFormats": ["BIF", "json", "bif"]}) == ("vtt", "json", "bif")
+    # a comma-separated string too: `snapshotd run --storyboard-formats json,hls`
+    assert formats({"StoryboardFormats": "hls,json"}) == ("vtt", "json", "hls")
+    config = parse_config({"Type": "WebVtt", "StoryboardFormats": ["hls"], "Quality": 70}, "TemplateConfig")
+    assert to_ice(config)["StoryboardFormats"] == ["vtt", "hls"] and to_ice(config)["Quality"] == 70
+    assert parse_config(to_ice(config), "TemplateConfig") == config
+    assert "StoryboardFormats" not in to_ice(parse_config({"Type": "WebVtt"}, "TemplateConfig"))
+
+
+@pytest.mark.parametrize(
+    ("raw", "says"),
+    [
+        ({"Type": "Normal", "StoryboardFormats": ["json"]}, "Only WebVtt jobs"),
+        ({"Type": "WebVtt", "StoryboardFormats": ["dash"]}, "must be one of vtt, json, hls, bif"),
+        ({"Type": "WebVtt", "StoryboardFormats": {"a": 1}}, "must be a list"),
+        ({"Type": "WebVtt", "Time": 500, "StoryboardFormats": ["hls"]}, "hls needs Time 0"),
+    ],
+)
+def test_storyboard_formats_refused_name_the_field(raw: dict[str, Any], says: str) -> None:
+    with pytest.raises(InvalidParameter, match=says) as caught:
+        parse_config(raw, "TemplateConfig.OverwriteParams")
+    assert '"TemplateConfig.OverwriteParams.StoryboardFormats"' in caught.value.message
+
+
+def test_quality_is_bounded() -> None:
+    assert parse_config({"Quality": "100"}, "T").quality == 100
+    assert parse_config({}, "T").quality is None
+    for bad in (0, 101, "x"):
+        with pytest.raises(InvalidParameter, match=r'"T\.Quality"'):
+            parse_config({"Quality": bad}, "T")

@@ -2,10 +2,13 @@
 
 Parameters: `JobId` (required), `PageNumber` (1-based, default 1), `PageSize` (1–30, default 10),
 `OrderBy` (`Asc` | `Desc`, default `Asc`), `Timeout` (URL lifetime in seconds, 1–129600, default 3600).
-Response: `{Total, SnapshotUrls, WebVTTUrl}`.
+Response: `{Total, SnapshotUrls, WebVTTUrl}`, and our extensions `StoryboardUrls` (`{"json": url, "hls": url,
+"bif": url}`, the formats the job's StoryboardFormats wrote), `HlsImageStreamInf` (the master playlist's
+`#EXT-X-IMAGE-STREAM-INF` line pointing at the `hls` URL, "" without one) and `PreviewUrl` (the job's
+preview page, `api/files/preview.py`), all expiring with the others.
 
 Choices where ICE's documentation is silent:
-- The images are the job's stored objects except the .vtt, in key order (`Desc` reverses it). Keys
+- The images are the job's stored image objects (not its storyboards), in key order (`Desc` reverses it). Keys
   carry a zero-padded index (`00001.jpg`), so key order is capture order.
 - `Total` counts stored image objects: for Sprite jobs (and WebVtt with `IsSptFrag`) that is the number
   of sheets, not of cells, because every URL names an object; cells are in GetSnapshotJob's `Images`.
@@ -18,35 +21,28 @@ Choices where ICE's documentation is silent:
 URLs (`api/files/delivery.py`, one rule for every URL a player fetches): with the local backend, `/files/…`
 URLs served by this API and signed with its URL key (`api/files/serve.py`), based at `SNAPSHOTD_PUBLIC_BASE_URL`
 or, when that is empty, the request's own scheme and host; with the s3 backend, the store's own presigned
-GET URLs (`X-Amz-Expires=<Timeout>`). `WebVTTUrl` is always such a `/files/` URL: the API serves the .vtt
-with every image reference replaced by a URL of the same expiry, so a player can use it as it is, from a
-private bucket and from a page of any origin.
+GET URLs (`X-Amz-Expires=<Timeout>`). `WebVTTUrl` (and the json and hls storyboards) are always such `/files/` URLs: the API
+serves them with every image reference replaced by a URL of the same expiry, so a player can use one as it
+is, from a private bucket and from a page of any origin. A .bif carries its images inside.
 """
 
 from __future__ import annotations
 
 import asyncio
-import posixpath
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
 from service.api.actions.params import Params
+from service.api.files import preview
+from service.api.files.job_files import JobFiles, signer
 from service.api.files.serve import request_origin
-from service.api.keys import DELIVERY, JOBS
-from service.domain.models import JobStatus, ObjectRef
+from service.api.keys import JOBS, URL_SIGNER
+from service.domain.models import JobStatus
 from service.domain.request_fields import URL_ORDER, URL_PAGE_NUMBER, URL_PAGE_SIZE, URL_TIMEOUT
-from service.domain.urls import parse_media_url
 from service.errors import JobFailed, JobNotFinished, JobNotFound
-from service.store.jobs import JobRecord
-
-VTT_CONTENT_TYPE = "text/vtt"
-VTT_SUFFIX = ".vtt"
-
-#: object key → its URL
-Sign = Callable[[str], Awaitable[str]]
+from service.media import hls
 
 
 async def get_snapshot_urls(request: web.Request, params: Params) -> dict[str, Any]:
@@ -64,44 +60,23 @@ async def get_snapshot_urls(request: web.Request, params: Params) -> dict[str, A
     if job.status is not JobStatus.SUCCESS:
         raise JobNotFinished(f"The job {job_id} is {job.status.value}; try again once it is Success.")
 
-    images, vtt = _split(job)
-    if order == "Desc":
-        images.reverse()
+    files = JobFiles.of(job)
+    images = list(reversed(files.images)) if order == "Desc" else files.images
     start = (page_number - 1) * page_size
     page = images[start : start + page_size]
-    bucket = parse_media_url(job.output["Media"], "Output.Media").bucket
-    sign = _signer(request, bucket, timeout_s)
+    expires = int(time.time()) + timeout_s
+    sign = signer(request, files.bucket, expires)
     urls = await asyncio.gather(*(sign(key) for key in page))
+    others = {name: key for name, key in files.storyboards.items() if name != "vtt"}
+    storyboard_urls = dict(zip(others, await asyncio.gather(*(sign(key) for key in others.values())), strict=True))
+    vtt = files.storyboards.get("vtt")
     return {
         "Total": len(images),
         "SnapshotUrls": list(urls),
         "WebVTTUrl": await sign(vtt) if vtt else "",
+        "StoryboardUrls": storyboard_urls,
+        "HlsImageStreamInf": hls.with_uri(files.stream_inf, storyboard_urls["hls"]) if files.stream_inf else "",
+        "PreviewUrl": request.app[URL_SIGNER].page_url(
+            preview.path_of(job_id), expires, origin=request_origin(request)
+        ),
     }
-
-
-def _split(job: JobRecord) -> tuple[list[str], str | None]:
-    """(image keys in key order, the .vtt's key or None)."""
-    images: list[str] = []
-    vtt: str | None = None
-    for artifact in job.artifacts:
-        key = artifact["Key"]
-        is_vtt = artifact.get("ContentType") == VTT_CONTENT_TYPE or posixpath.splitext(key)[1].lower() == VTT_SUFFIX
-        if is_vtt:
-            vtt = key
-        else:
-            images.append(key)
-    images.sort()
-    return images, vtt
-
-
-def _signer(request: web.Request, bucket: str, timeout_s: int) -> Sign:
-    """An async `key → URL`, every URL of one answer expiring at the same second (`api/files/delivery.py`)."""
-    delivery = request.app[DELIVERY]
-    origin = request_origin(request)
-    now = time.time()
-    expires = int(now) + timeout_s
-
-    async def sign(key: str) -> str:
-        return await delivery.url(ObjectRef(bucket, key), expires, origin=origin, now=now)
-
-    return sign

@@ -47,6 +47,8 @@ def job_view(job: JobRecord, location: str, *, full: bool) -> dict[str, Any]:
         # Extensions (ignored by the SDK's models): what was captured, exactly, and what was dropped.
         view["Images"] = job.images
         view["DroppedSlots"] = job.dropped
+        # every file written: images, sheets and storyboards, with their Content-Type and size
+        view["Artifacts"] = job.artifacts
         view["Attempts"] = job.attempts
         view["Stats"] = job.stats
     return view

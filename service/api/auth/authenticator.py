@@ -26,6 +26,7 @@ from aiohttp.typedefs import Handler
 from service.api.actions.params import FORM
 from service.api.auth.signing import SignedRequest, Verified, verify_rpc_v1, verify_v3
 from service.api.envelope import error
+from service.api.files.preview import ASSETS_PREFIX, carries_link
 from service.api.keys import ACCESS_KEY_ID, PG_POOL, SIGNED_ACTION
 from service.config import AuthSettings
 from service.errors import AuthError, NonceUsed, Throttled, TimestampExpired
@@ -138,8 +139,13 @@ class Authenticator:
     def middleware(self) -> web.middleware:  # type: ignore[valid-type]
         @web.middleware
         async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
-            # Probes and docs are open; /files/ URLs carry their own signature (GetSnapshotUrls).
-            if request.path in PUBLIC_PATHS or request.path.startswith(FILES_PREFIX):
+            # Probes, docs and the preview page's scripts are open; /files/ URLs and preview links carry
+            # their own signature (GetSnapshotUrls), checked by their handlers.
+            if (
+                request.path in PUBLIC_PATHS
+                or request.path.startswith((FILES_PREFIX, ASSETS_PREFIX))
+                or carries_link(request)
+            ):
                 return await handler(request)
             # Read once: aiohttp keeps the bytes, and `read_params` takes the same ones from there.
             body = await request.read()

@@ -22,7 +22,14 @@ from service.api.rest.routes import ROUTES, Route
 from service.domain import request_fields as rf
 from service.domain.fields import Field
 from service.domain.models import DeliveryStatus, JobStatus, PipelineStatus, SnapshotType
-from service.domain.snapshot_fields import COUNT, MAX_COUNT, SNAPSHOT_FIELDS, SPRITE_FIELDS, SPRITE_OBJECT
+from service.domain.snapshot_fields import (
+    COUNT,
+    MAX_COUNT,
+    SNAPSHOT_FIELDS,
+    SPRITE_FIELDS,
+    SPRITE_OBJECT,
+    STORYBOARD_CHOICES,
+)
 from service.domain.templates import SUBTYPE_NAMES
 
 PATH = "/openapi.json"
@@ -162,6 +169,19 @@ JOB_FIELDS = {
     "FinishTime": TIME,
 }
 JOB_REQUIRED = tuple(name for name in JOB_FIELDS if name != "FinishTime")
+ARTIFACT = obj(
+    {
+        "Key": STRING,
+        "ContentType": STRING,
+        "Bytes": {"type": "integer", "minimum": 0},
+        "StreamInf": {
+            "type": "string",
+            "description": "HLS image playlists only: the #EXT-X-IMAGE-STREAM-INF line of a master playlist.",
+        },
+    },
+    ("Key", "ContentType", "Bytes"),
+    description="A file the job wrote: an image, a sprite sheet, or a storyboard.",
+)
 #: what only GetSnapshotJob returns; Images … Stats are extensions the SDK ignores
 JOB_DETAIL_FIELDS = {
     "Code": STRING,
@@ -170,6 +190,7 @@ JOB_DETAIL_FIELDS = {
     "UserData": STRING,
     "Images": {"type": "array", "items": {"type": "object"}},
     "DroppedSlots": {"type": "array", "items": {"type": "object"}},
+    "Artifacts": {"type": "array", "items": ref("Artifact")},
     "Attempts": {"type": "integer", "minimum": 0},
     "Stats": {"type": "object"},
 }
@@ -234,6 +255,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         description="ICE's error envelope; the HTTP status carries the error's class.",
     ),
     "MediaView": MEDIA_VIEW,
+    "Artifact": ARTIFACT,
     "SnapshotJob": obj(JOB_FIELDS, JOB_REQUIRED),
     "SnapshotJobDetail": obj({**JOB_FIELDS, **JOB_DETAIL_FIELDS}, (*JOB_REQUIRED, *JOB_DETAIL_FIELDS)),
     "CustomTemplate": obj(CUSTOM_TEMPLATE_FIELDS, _all(CUSTOM_TEMPLATE_FIELDS)),
@@ -259,8 +281,22 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "SnapshotUrls": {"type": "array", "items": STRING},
             "Total": {"type": "integer", "minimum": 0},
             "WebVTTUrl": {"type": "string", "description": "The WebVtt track's URL; '' for other job types."},
+            "StoryboardUrls": obj(
+                {name: STRING for name in STORYBOARD_CHOICES if name != "vtt"},
+                description="Extension: the URLs of the storyboards StoryboardFormats asked for, by format.",
+                additionalProperties=False,
+            ),
+            "HlsImageStreamInf": {
+                "type": "string",
+                "description": "Extension: the master playlist's line for the HLS image playlist, with its URL; "
+                "'' without one.",
+            },
+            "PreviewUrl": {
+                "type": "string",
+                "description": "Extension: a page showing the job, valid for as long as the other URLs.",
+            },
         },
-        ("SnapshotUrls", "Total", "WebVTTUrl"),
+        ("SnapshotUrls", "Total", "WebVTTUrl", "StoryboardUrls", "HlsImageStreamInf", "PreviewUrl"),
     ),
     "CreateCustomTemplateResponse": envelope(
         {"CustomTemplate": obj(CREATED_TEMPLATE_FIELDS, _all(CREATED_TEMPLATE_FIELDS))}, ("CustomTemplate",)

@@ -1,6 +1,6 @@
 """How a stored object reaches a player: the URL it is fetched by, and what is served under it.
 
-One rule for every object a player fetches (a .vtt and its images now; any later storyboard format):
+One rule for every object a player fetches (the storyboards, .vtt, .json, .m3u8, .bif, and their images):
 
 - **URLs.** `Delivery.url(ref, expires, origin)` is valid until the unix time `expires`:
   - the local backend: `/files/{bucket}/{key}?Expires=…&Signature=…`, signed with the API's URL key
@@ -32,20 +32,25 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
+from service.domain.image_formats import FORMATS
 from service.domain.models import ObjectRef
-from service.media import webvtt
+from service.media import bif, hls, storyboard_json, webvtt
 from service.storage.base import BlobStorage
 from service.storage.signed_urls import UrlSigner
 
-#: by extension; what the worker writes, and what later storyboard formats will write
+#: by extension: every image format the worker writes (`domain/image_formats.py`), the storyboards, and
+#: the input videos the preview page plays (the local backend stores no Content-Type: this is it)
 CONTENT_TYPES = {
-    ".jpg": "image/jpeg",
-    ".jpeg": "image/jpeg",
-    ".png": "image/png",
-    ".webp": "image/webp",
+    **{ext: fmt.content_type for fmt in FORMATS for ext in fmt.extensions},
     ".vtt": "text/vtt; charset=utf-8",
-    ".json": "application/json",
-    ".m3u8": "application/vnd.apple.mpegurl",
+    ".json": f"{storyboard_json.CONTENT_TYPE}; charset=utf-8",
+    ".m3u8": hls.CONTENT_TYPE,
+    ".bif": bif.CONTENT_TYPE,
+    ".mp4": "video/mp4",
+    ".m4v": "video/mp4",
+    ".mov": "video/quicktime",
+    ".webm": "video/webm",
+    ".mkv": "video/x-matroska",
 }
 OCTET_STREAM = "application/octet-stream"
 
@@ -60,9 +65,11 @@ class ManifestFormat:
     rewrite: Callable[[str, Mapping[str, str]], str]
 
 
-#: by extension; a new trick-play format that names other objects registers here
+#: by extension: every trick-play format that names other objects (a BIF carries its JPEGs inside)
 MANIFESTS: dict[str, ManifestFormat] = {
     ".vtt": ManifestFormat(webvtt.references, webvtt.rewrite_references),
+    ".json": ManifestFormat(storyboard_json.references, storyboard_json.rewrite_references),
+    ".m3u8": ManifestFormat(hls.references, hls.rewrite_references),
 }
 
 

@@ -22,7 +22,7 @@ async def test_every_documented_limit_at_once_is_served_to_the_sdk(api: TestClie
     client = sdk_client(api.port)
     request = models.SubmitSnapshotJobRequest(
         input=models.SubmitSnapshotJobRequestInput(type="OSS", media=f"oss://media/{LONG_KEY}"),
-        output=models.SubmitSnapshotJobRequestOutput(type="OSS", media=f"oss://thumbs/{LONG_KEY[:-8]}{{Count}}"),
+        output=models.SubmitSnapshotJobRequestOutput(type="OSS", media=f"oss://thumbs/{LONG_KEY[:-11]}{{Count}}.jpg"),
         template_config=models.SubmitSnapshotJobRequestTemplateConfig(
             template_id="S00000002-000001",
             overwrite_params=models.SubmitSnapshotJobRequestTemplateConfigOverwriteParams(count=2, interval=1),
