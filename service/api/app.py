@@ -1,5 +1,7 @@
 """The API's composition root: `create_app(settings)` wires stores, broker and routes, without side
-effects; the resources open in `cleanup_ctx` order (PostgreSQL, then RabbitMQ) and close in reverse."""
+effects; the resources open in `cleanup_ctx` order (PostgreSQL, then RabbitMQ) and close in reverse.
+Neither blocks start-up: both connect in the background (service/api/startup.py), so the API listens
+and answers its probes while they are away."""
 
 from __future__ import annotations
 
@@ -12,23 +14,30 @@ from aiohttp import web
 from service.api import callbacks, deliveries, files, health, jobs, openapi, pipelines, rest, templates, urls
 from service.api.actions import actions
 from service.api.auth import Authenticator
-from service.api.keys import JOBS, PG_POOL, RELAY, SETTINGS
-from service.api.middleware import error_middleware
+from service.api.keys import JOBS, PG_POOL, RELAY, SETTINGS, STARTUP
+from service.api.middleware import database_gate, error_middleware
+from service.api.startup import Startup
 from service.config import Settings
 from service.queue.relay import OutboxRelay
+from service.signals import finish
 from service.store.jobs import JobStore
-from service.store.pool import create_pool
+from service.store.pool import create_empty_pool
 
 log = logging.getLogger(__name__)
 
 
 async def pg_context(app: web.Application) -> AsyncIterator[None]:
-    pool = await create_pool(app[SETTINGS].database)
+    """An empty pool (no I/O), filled now if PostgreSQL answers at once, else in the background."""
+    pool = await create_empty_pool(app[SETTINGS].database)
     app[PG_POOL] = pool
     app[JOBS] = JobStore(pool)
+    watch = await app[STARTUP].open_database(pool)
     try:
         yield
     finally:
+        if watch is not None:
+            watch.cancel()
+            await asyncio.gather(watch, return_exceptions=True)
         await pool.close()
 
 
@@ -37,13 +46,16 @@ async def relay_context(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     relay = OutboxRelay(app[PG_POOL], settings.amqp, name="snapshotd-api", sweep_every_s=settings.worker.lease_s / 2)
     stop = asyncio.Event()
-    task = asyncio.create_task(relay.run(stop))
+    task = asyncio.create_task(relay.run(stop), name="outbox relay")
+    watch = asyncio.create_task(app[STARTUP].watch_broker(relay))
     app[RELAY] = relay
     try:
         yield
     finally:
+        watch.cancel()
         stop.set()
-        await task
+        await asyncio.gather(watch, return_exceptions=True)
+        await finish([task])
 
 
 # Action modules register themselves with `actions` on import.
@@ -52,7 +64,7 @@ ACTION_MODULES = (jobs, deliveries, templates, pipelines, callbacks, urls)
 
 def create_app(settings: Settings) -> web.Application:
     """The aiohttp application serving ICE actions on `/` and health checks."""
-    middlewares = [error_middleware]
+    middlewares = [error_middleware, database_gate]
     if settings.auth.enabled:
         middlewares.append(Authenticator(settings.auth).middleware())
     else:
@@ -60,6 +72,7 @@ def create_app(settings: Settings) -> web.Application:
     # aiohttp refuses larger bodies with 413 before reading them; error_middleware renders it ICE-style.
     app = web.Application(middlewares=middlewares, client_max_size=settings.http.max_body_kb * 1024)
     app[SETTINGS] = settings
+    app[STARTUP] = Startup(settings)
     app.cleanup_ctx.extend([pg_context, relay_context, files.storage_context])
     app.router.add_route("POST", "/", actions.dispatch)
     app.router.add_route("GET", "/", actions.dispatch)

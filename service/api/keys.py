@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncpg
 from aiohttp import web
 
+from service.api.startup import Startup
 from service.config import Settings
 from service.queue.relay import OutboxRelay
 from service.storage.base import BlobStorage
@@ -15,6 +16,7 @@ SETTINGS = web.AppKey("settings", Settings)
 PG_POOL = web.AppKey("pg_pool", asyncpg.Pool)
 JOBS = web.AppKey("jobs", JobStore)
 RELAY = web.AppKey("relay", OutboxRelay)
+STARTUP = web.AppKey("startup", Startup)
 STORAGE = web.AppKey("storage", BlobStorage)
 URL_SIGNER = web.AppKey("url_signer", UrlSigner)
 

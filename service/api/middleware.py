@@ -1,7 +1,7 @@
 """Request-id and error handling: every failure leaves as ICE's error envelope, never a stack trace.
 
-Order matters: `error_middleware` is outermost so that whatever a later middleware (authentication,
-rate limiting) or handler raises is rendered the same way.
+Order matters: `error_middleware` is outermost so that whatever a later middleware (the database
+gate, authentication, rate limiting) or handler raises is rendered the same way.
 """
 
 from __future__ import annotations
@@ -14,11 +14,17 @@ from aiohttp.typedefs import Handler
 
 from service import metrics
 from service.api.envelope import error, new_request_id
-from service.api.keys import ACTION, REQUEST_ID, SETTINGS
+from service.api.keys import ACTION, REQUEST_ID, SETTINGS, STARTUP
+from service.api.openapi import PATH as OPENAPI_PATH
 from service.errors import DatabaseUnavailable, InternalError, InvalidAction, RequestTooLarge, ServiceError
+from service.storage.signed_urls import FILES_PREFIX
 from service.store.pool import DATABASE_DOWN
 
 log = logging.getLogger(__name__)
+
+#: what answers before PostgreSQL first does: the probes, /metrics (it reports what it can), the
+#: OpenAPI document; /files/ URLs are checked by their signature and served from storage alone
+WITHOUT_DATABASE = frozenset({"/healthz", "/readyz", "/metrics", OPENAPI_PATH})
 
 
 @web.middleware
@@ -60,6 +66,19 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         },
     )
     return response
+
+
+@web.middleware
+async def database_gate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Until the API's pool has reached PostgreSQL once, answer what needs it with a 503 at once,
+    rather than let each request wait on a connection attempt (service/api/startup.py)."""
+    if (
+        not request.app[STARTUP].database_ready
+        and request.path not in WITHOUT_DATABASE
+        and not request.path.startswith(FILES_PREFIX)
+    ):
+        raise DatabaseUnavailable("The service is starting: PostgreSQL is not reachable yet; try again shortly.")
+    return await handler(request)
 
 
 def _route_name(request: web.Request) -> str:

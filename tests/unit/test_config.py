@@ -17,6 +17,7 @@ def test_defaults_point_at_local_services() -> None:
     assert settings.storage.backend == "local"
     assert settings.storage.root == "./data/storage"
     assert settings.amqp.url.startswith("amqp://")
+    assert settings.runtime.startup_timeout_s == 0  # wait for PostgreSQL and RabbitMQ forever
 
 
 @pytest.mark.parametrize(
@@ -29,6 +30,9 @@ def test_defaults_point_at_local_services() -> None:
         ({"SNAPSHOTD_WORKER_PROCESSES": "-1"}, "SNAPSHOTD_WORKER_PROCESSES"),
         ({"SNAPSHOTD_JPEG_QUALITY": "100"}, "SNAPSHOTD_JPEG_QUALITY"),
         ({"SNAPSHOTD_EVENT_LOOP": "tokio"}, "SNAPSHOTD_EVENT_LOOP"),
+        ({"SNAPSHOTD_STARTUP_TIMEOUT_S": "-1"}, "SNAPSHOTD_STARTUP_TIMEOUT_S"),
+        ({"SNAPSHOTD_STARTUP_TIMEOUT_S": "nan"}, "SNAPSHOTD_STARTUP_TIMEOUT_S"),
+        ({"SNAPSHOTD_STARTUP_TIMEOUT_S": "soon"}, "SNAPSHOTD_STARTUP_TIMEOUT_S"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], variable: str) -> None:

@@ -1,0 +1,91 @@
+"""The API's dependencies come up in the background: the API listens, and answers its probes, while
+PostgreSQL and RabbitMQ are still away, instead of holding aiohttp's start-up until they are back.
+
+- PostgreSQL: the pool exists from the start, empty. `open_database` tries once, briefly, before the
+  API listens (a database that is up makes the API ready from its first request); failing that, a
+  background task keeps filling it, retrying with back-off (service/retry.py). Until it has, the
+  database gate (api/middleware.py) answers what needs the database with an ICE-style 503
+  `ServiceUnavailable` at once.
+- RabbitMQ: the outbox relay connects, and reconnects, by itself; `watch_broker` notes when it first has.
+- With SNAPSHOTD_STARTUP_TIMEOUT_S set, a dependency still missing at the deadline (or one refusing
+  our credentials) sets `failed`; `snapshotd api` then exits with that error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from functools import partial
+
+import asyncpg
+
+from service.config import Settings, mask_url
+from service.errors import ServiceError, StartupTimeout
+from service.queue.relay import OutboxRelay
+from service.retry import Deadline, wait_until_connected
+from service.store.pool import fill
+
+log = logging.getLogger(__name__)
+
+#: how long the API's start-up itself waits for PostgreSQL before it listens anyway and keeps trying
+FIRST_ATTEMPT_S = 2.0
+
+
+class Startup:
+    """What the API has connected to so far, and why it gave up if it did."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.deadline = Deadline(settings.runtime.startup_timeout_s)
+        #: the pool has had a working connection: requests that need PostgreSQL may run
+        self.database_ready = False
+        #: set when start-up gave up; `error` says why
+        self.failed = asyncio.Event()
+        self.error: ServiceError | None = None
+
+    async def open_database(self, pool: asyncpg.Pool) -> asyncio.Task[None] | None:
+        """Fill `pool` now if PostgreSQL answers at once; else return the task that keeps trying."""
+        remaining = self.deadline.remaining()
+        budget = FIRST_ATTEMPT_S if remaining is None else min(FIRST_ATTEMPT_S, remaining)
+        try:
+            async with asyncio.timeout(budget):
+                await fill(pool, self.settings.database)
+        except (ServiceError, TimeoutError) as exc:
+            why = exc.message if isinstance(exc, ServiceError) else f"no answer within {budget:g} s"
+            log.warning("PostgreSQL is not reachable yet; the API listens and keeps trying: %s", why)
+            return asyncio.create_task(self.watch_database(pool))
+        self.database_ready = True
+        return None
+
+    async def watch_database(self, pool: asyncpg.Pool) -> None:
+        database = self.settings.database
+        try:
+            await wait_until_connected(
+                f"PostgreSQL at {mask_url(database.url)}", partial(fill, pool, database), deadline=self.deadline
+            )
+        except ServiceError as exc:  # out of time, or refused: retrying cannot help
+            self._give_up(exc)
+            return
+        self.database_ready = True
+
+    async def watch_broker(self, relay: OutboxRelay) -> None:
+        """Wait for the relay's first connection; give up at the deadline, or on the broker's refusal."""
+        try:
+            async with asyncio.timeout(self.deadline.remaining()):
+                await relay.wait_connected()
+        except ServiceError as exc:
+            self._give_up(exc)
+        except TimeoutError:
+            why = f": {relay.last_error.message}" if relay.last_error else ""
+            self._give_up(
+                StartupTimeout(
+                    f"RabbitMQ at {mask_url(self.settings.amqp.url)} still not reachable after "
+                    f"{self.deadline.timeout_s:g} s (SNAPSHOTD_STARTUP_TIMEOUT_S){why}"
+                )
+            )
+
+    def _give_up(self, error: ServiceError) -> None:
+        log.error("API start-up gave up: %s", error.message)
+        if self.error is None:
+            self.error = error
+        self.failed.set()
