@@ -67,9 +67,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         pass
     except Exception as exc:
-        log.error("snapshotd %s stopped: %s", args.command, exc)
+        log.error("snapshotd %s stopped: %s", args.command, reason(exc))
         return 1
     return 0
+
+
+def reason(exc: BaseException) -> str:
+    """Why a command stopped; for `up`, whose api and worker run in one task group, each one's reason."""
+    if isinstance(exc, BaseExceptionGroup):
+        return "; ".join(dict.fromkeys(reason(inner) for inner in exc.exceptions))
+    return str(exc)
 
 
 def run_event_loop(main: Coroutine[Any, Any, None], event_loop: str) -> None:

@@ -18,6 +18,7 @@ import aiohttp
 import asyncpg
 import pytest
 
+from service.worker.heartbeat import is_alive
 from tests.faults.conftest import ServiceProcess
 from tests.ice import call, submit_params
 from tests.tcp_proxy import proxy_to
@@ -66,10 +67,11 @@ async def wait_final(http: aiohttp.ClientSession, job_id: str, timeout_s: float 
 
 
 async def test_api_and_worker_started_without_database_and_broker_run_every_job(
-    base_env: dict[str, str], clip: Path, spawn_service: Spawn
+    base_env: dict[str, str], clip: Path, spawn_service: Spawn, tmp_path: Path
 ) -> None:
     put_clip(base_env, clip)
     params = submit_params(media="oss://media/clip.mp4", Count=2, Interval=2)
+    heartbeat = tmp_path / "worker.heartbeat"
     async with (
         proxy_to(base_env["SNAPSHOTD_DATABASE_URL"], cut="reset") as database,
         proxy_to(base_env["SNAPSHOTD_AMQP_URL"], cut="reset") as broker,
@@ -79,6 +81,8 @@ async def test_api_and_worker_started_without_database_and_broker_run_every_job(
             "SNAPSHOTD_DATABASE_URL": database.url(base_env["SNAPSHOTD_DATABASE_URL"]),
             "SNAPSHOTD_AMQP_URL": broker.url(base_env["SNAPSHOTD_AMQP_URL"]),
             "SNAPSHOTD_WORKER_PROCESSES": "1",
+            "SNAPSHOTD_HEARTBEAT_FILE": str(heartbeat),
+            "SNAPSHOTD_HEARTBEAT_S": "1",
         }
         api, worker = spawn_service("api", env), spawn_service("worker", env)
         base_url = f"http://127.0.0.1:{env['SNAPSHOTD_HTTP_PORT']}"
@@ -95,6 +99,8 @@ async def test_api_and_worker_started_without_database_and_broker_run_every_job(
                 refused += 1
                 assert api.running and worker.running
                 await asyncio.sleep(0.5)
+            # Waiting is healthy: the liveness probe passes, so Kubernetes does not restart the worker.
+            assert is_alive(str(heartbeat), every_s=1)
 
             # PostgreSQL back, the broker still away: jobs are accepted (into the outbox).
             database.restore()
@@ -139,7 +145,14 @@ async def test_api_and_worker_started_without_database_and_broker_run_every_job(
 
 @pytest.mark.parametrize(
     ("command", "away"),
-    [("api", "database"), ("api", "broker"), ("worker", "database"), ("worker", "broker"), ("migrate", "database")],
+    [
+        ("api", "database"),
+        ("api", "broker"),
+        ("worker", "database"),
+        ("worker", "broker"),
+        ("up", "database"),
+        ("migrate", "database"),
+    ],
 )
 async def test_the_startup_timeout_makes_a_command_give_up_clearly(
     base_env: dict[str, str], spawn_service: Spawn, command: str, away: str
@@ -180,7 +193,7 @@ async def test_migrate_waits_for_postgres_then_applies_everything(
     assert migrate.output().count("waiting for PostgreSQL") >= 2
 
 
-@pytest.mark.parametrize("command", ["api", "worker", "migrate"])
+@pytest.mark.parametrize("command", ["api", "worker", "up", "migrate"])
 async def test_sigterm_while_waiting_exits_cleanly_at_once(
     base_env: dict[str, str], spawn_service: Spawn, command: str
 ) -> None:
