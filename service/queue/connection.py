@@ -9,6 +9,7 @@ is DependencyMisconfigured, which is not retried.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterator
@@ -62,8 +63,10 @@ async def connect(settings: AmqpSettings, name: str) -> AbstractRobustConnection
         with reaching(settings):
             await connection.connect(timeout=CONNECT_TIMEOUT_S)
     except BaseException:
+        # Shielded: a second cancellation arriving mid-close (the attempt's own cancel, then its
+        # caller's) would leave the connection half-closed, to be garbage-collected with a pending task.
         with contextlib.suppress(Exception):
-            await connection.close()
+            await asyncio.shield(connection.close())
         raise
     log.info("connected to RabbitMQ at %s as %s", mask_url(settings.url), name)
     return connection
@@ -98,6 +101,6 @@ async def open_session(
             tag = await declared.jobs_queue.consume(consumer) if consumer is not None else None
     except BaseException:
         with contextlib.suppress(Exception):
-            await connection.close()
+            await asyncio.shield(connection.close())
         raise
     return BrokerSession(connection, channel, declared, tag)
