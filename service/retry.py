@@ -84,9 +84,9 @@ class Stopped(Exception):
     """`stop` was set before the attempt had an outcome."""
 
 
-async def one_attempt(attempt: Callable[[], Awaitable[T]], *, timeout_s: float, stop: asyncio.Event | None) -> T:
+async def one_attempt(attempt: Callable[[], Awaitable[T]], *, timeout_s: float | None, stop: asyncio.Event | None) -> T:
     """Run `attempt()` once: its result or its error; TimeoutError if it has neither within `timeout_s`
-    (it is cancelled, so it can close what it opened); Stopped if `stop` is set first."""
+    (None: no limit; it is cancelled, so it can close what it opened); Stopped if `stop` is set first."""
     work = asyncio.ensure_future(attempt())
     stopper = asyncio.ensure_future(stop.wait()) if stop is not None else None
     try:

@@ -27,17 +27,13 @@ log = logging.getLogger(__name__)
 
 
 async def pg_context(app: web.Application) -> AsyncIterator[None]:
-    """An empty pool (no I/O), filled now if PostgreSQL answers at once, else in the background."""
+    """An empty pool (no I/O): `startup_context` fills it."""
     pool = await create_empty_pool(app[SETTINGS].database)
     app[PG_POOL] = pool
     app[JOBS] = JobStore(pool)
-    watch = await app[STARTUP].open_database(pool)
     try:
         yield
     finally:
-        if watch is not None:
-            watch.cancel()
-            await asyncio.gather(watch, return_exceptions=True)
         await pool.close()
 
 
@@ -58,6 +54,21 @@ async def relay_context(app: web.Application) -> AsyncIterator[None]:
         await finish([task])
 
 
+async def startup_context(app: web.Application) -> AsyncIterator[None]:
+    """Fill the pool now if PostgreSQL answers at once, else in the background (the relay is already
+    connecting); hold both to SNAPSHOTD_STARTUP_TIMEOUT_S."""
+    startup = app[STARTUP]
+    tasks = [asyncio.create_task(startup.enforce_deadline(app[RELAY]))]
+    if (watch := await startup.open_database(app[PG_POOL])) is not None:
+        tasks.append(watch)
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
 # Action modules register themselves with `actions` on import.
 ACTION_MODULES = (jobs, deliveries, templates, pipelines, callbacks, urls)
 
@@ -73,7 +84,7 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=middlewares, client_max_size=settings.http.max_body_kb * 1024)
     app[SETTINGS] = settings
     app[STARTUP] = Startup(settings)
-    app.cleanup_ctx.extend([pg_context, relay_context, files.storage_context])
+    app.cleanup_ctx.extend([pg_context, relay_context, startup_context, files.storage_context])
     app.router.add_route("POST", "/", actions.dispatch)
     app.router.add_route("GET", "/", actions.dispatch)
     app.router.add_get("/healthz", health.healthz)

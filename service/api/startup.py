@@ -6,9 +6,10 @@ PostgreSQL and RabbitMQ are still away, instead of holding aiohttp's start-up un
   background task keeps filling it, retrying with back-off (service/retry.py). Until it has, the
   database gate (api/middleware.py) answers what needs the database with an ICE-style 503
   `ServiceUnavailable` at once.
-- RabbitMQ: the outbox relay connects, and reconnects, by itself; `watch_broker` notes when it first has.
-- With SNAPSHOTD_STARTUP_TIMEOUT_S set, a dependency still missing at the deadline (or one refusing
-  our credentials) sets `failed`; `snapshotd api` then exits with that error.
+- RabbitMQ: the outbox relay connects, and reconnects, by itself; `watch_broker` notes a refusal.
+- `failed` is set, and `snapshotd api` exits with `error`, when a server refuses our credentials or
+  database, or when SNAPSHOTD_STARTUP_TIMEOUT_S passes with either still unconnected
+  (`enforce_deadline` names which).
 """
 
 from __future__ import annotations
@@ -60,27 +61,39 @@ class Startup:
     async def watch_database(self, pool: asyncpg.Pool) -> None:
         database = self.settings.database
         try:
+            # No deadline here: `enforce_deadline` judges both dependencies at once.
             await wait_until_connected(
-                f"PostgreSQL at {mask_url(database.url)}", partial(fill, pool, database), deadline=self.deadline
+                f"PostgreSQL at {mask_url(database.url)}", partial(fill, pool, database), deadline=Deadline(0)
             )
-        except ServiceError as exc:  # out of time, or refused: retrying cannot help
+        except ServiceError as exc:  # refused: retrying cannot help
             self._give_up(exc)
             return
         self.database_ready = True
 
     async def watch_broker(self, relay: OutboxRelay) -> None:
-        """Wait for the relay's first connection; give up at the deadline, or on the broker's refusal."""
+        """Give up if the broker refuses the relay's first connection (wrong credentials)."""
         try:
-            async with asyncio.timeout(self.deadline.remaining()):
-                await relay.wait_connected()
+            await relay.wait_connected()
         except ServiceError as exc:
             self._give_up(exc)
-        except TimeoutError:
-            why = f": {relay.last_error.message}" if relay.last_error else ""
+
+    async def enforce_deadline(self, relay: OutboxRelay) -> None:
+        """At SNAPSHOTD_STARTUP_TIMEOUT_S, give up unless both PostgreSQL and RabbitMQ have been reached."""
+        remaining = self.deadline.remaining()
+        if remaining is None:
+            return
+        await asyncio.sleep(remaining)
+        missing = []
+        if not self.database_ready:
+            missing.append(f"PostgreSQL at {mask_url(self.settings.database.url)}")
+        if not relay.ever_connected:
+            why = f" ({relay.last_error.message})" if relay.last_error else ""
+            missing.append(f"RabbitMQ at {mask_url(self.settings.amqp.url)}{why}")
+        if missing:
             self._give_up(
                 StartupTimeout(
-                    f"RabbitMQ at {mask_url(self.settings.amqp.url)} still not reachable after "
-                    f"{self.deadline.timeout_s:g} s (SNAPSHOTD_STARTUP_TIMEOUT_S){why}"
+                    f"{' and '.join(missing)} still not reachable after {self.deadline.timeout_s:g} s "
+                    "(SNAPSHOTD_STARTUP_TIMEOUT_S)"
                 )
             )
 

@@ -102,6 +102,10 @@ class OutboxRelay:
                 with contextlib.suppress(Exception):
                     await session.connection.close()
 
+    @property
+    def ever_connected(self) -> bool:
+        return self._ever_connected.is_set()
+
     async def wait_connected(self) -> None:
         """Return once the relay has had a broker connection (start-up readiness); raise the broker's
         refusal (wrong credentials) if that came first."""
@@ -117,14 +121,18 @@ class OutboxRelay:
     async def _relay(self, stop: asyncio.Event) -> None:
         next_sweep = 0.0
         while not stop.is_set():
+            sweep = time.monotonic() >= next_sweep
             try:
-                sent = await self.flush()
-                if time.monotonic() >= next_sweep:
-                    next_sweep = time.monotonic() + self.sweep_every_s
-                    requeued = await requeue_expired_leases(self.pool, JOB_ROUTING_KEY)
-                    if requeued:
-                        log.warning("re-dispatching %d jobs whose worker stopped renewing the lease", len(requeued))
-                        continue
+                # Waiting for a database connection is the one step `stop` cuts short (nothing is
+                # taken yet): a shutdown does not wait on a database that does not answer.
+                connection = await one_attempt(self.pool.acquire, timeout_s=None, stop=stop)
+                try:
+                    sent = await self.flush(connection)
+                    requeued = await requeue_expired_leases(connection, JOB_ROUTING_KEY) if sweep else []
+                finally:
+                    await self.pool.release(connection)
+            except Stopped:
+                return
             except DATABASE_DOWN as exc:
                 # PostgreSQL restarting is an outage to wait out, not a reason for the relay to die:
                 # nothing is lost, the rows stay in the outbox until the next pass reaches them.
@@ -132,12 +140,17 @@ class OutboxRelay:
                 log.warning("relay cannot reach PostgreSQL, retrying in %.1f s: %r", delay, exc)
                 await self._sleep(stop, delay, wake_on_poke=False)
                 continue
+            if sweep:
+                next_sweep = time.monotonic() + self.sweep_every_s
+            if requeued:
+                log.warning("re-dispatching %d jobs whose worker stopped renewing the lease", len(requeued))
+                continue
             if sent < BATCH_SIZE:
                 await self._sleep(stop, IDLE_POLL_S)
 
-    async def flush(self) -> int:
+    async def flush(self, connection: asyncpg.Connection) -> int:
         """Publish one batch of due rows; return how many were taken."""
-        async with self.pool.acquire() as connection, connection.transaction():
+        async with connection.transaction():
             batch = await take_batch(connection, BATCH_SIZE)
             if not batch:
                 return 0
