@@ -83,9 +83,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         pass
     except Exception as exc:
-        log.error("snapshotd %s stopped: %s", args.command, exc)
+        log.error("snapshotd %s stopped: %s", args.command, reason(exc))
         return 1
     return 0
+
+
+def reason(exc: BaseException) -> str:
+    """Why a command stopped; for `up`, whose api and worker run in one task group, each one's reason."""
+    if isinstance(exc, BaseExceptionGroup):
+        return "; ".join(dict.fromkeys(reason(inner) for inner in exc.exceptions))
+    return str(exc)
 
 
 def run_event_loop(main: Coroutine[Any, Any, None], event_loop: str) -> None:
@@ -99,9 +106,23 @@ def run_event_loop(main: Coroutine[Any, Any, None], event_loop: str) -> None:
 
 
 async def run_migrate(settings: Settings) -> None:
+    from service.config import mask_url
+    from service.retry import Deadline, wait_until_connected
+    from service.signals import stop_on_signals
     from service.store.migrate import migrate
 
-    applied = await migrate(settings.database.url)
+    stop = asyncio.Event()
+    stop_on_signals(stop)
+    # Safe to repeat after a lost connection: each file applies in its own transaction, under a lock.
+    applied = await wait_until_connected(
+        f"PostgreSQL at {mask_url(settings.database.url)}",
+        lambda: migrate(settings.database.url),
+        deadline=Deadline(settings.runtime.startup_timeout_s),
+        stop=stop,
+    )
+    if applied is None:
+        log.info("migrate stopped before PostgreSQL was reachable")
+        return
     log.info("migrations applied: %s", ", ".join(applied) if applied else "none (up to date)")
 
 
@@ -125,17 +146,28 @@ async def run_api(settings: Settings, stop: asyncio.Event | None = None) -> None
     from aiohttp import web
 
     from service.api.app import create_app
+    from service.api.keys import STARTUP
     from service.signals import stop_on_signals
 
     stop = stop or asyncio.Event()
     stop_on_signals(stop)
-    runner = web.AppRunner(create_app(settings), access_log=None)
+    app = create_app(settings)
+    startup = app[STARTUP]
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
         site = web.TCPSite(runner, settings.http.host, settings.http.port)
         await site.start()
         log.info("API listening on http://%s:%d/", settings.http.host, settings.http.port)
-        await stop.wait()
+        # PostgreSQL and RabbitMQ connect in the background; only a start-up that gave up ends this early.
+        waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(startup.failed.wait())]
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+        if startup.error is not None and not stop.is_set():
+            raise startup.error
     finally:
         await runner.cleanup()
 

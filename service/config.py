@@ -35,7 +35,7 @@ def _cpu_count() -> int:
 @dataclass(frozen=True, slots=True)
 class DatabaseSettings:
     url: str = setting("postgresql://postgres@127.0.0.1:5432/postgres", "PostgreSQL DSN", env="DATABASE_URL")
-    pool_min: int = setting(1, "minimum connections in the pool", env="DATABASE_POOL_MIN")
+    pool_min: int = setting(1, "connections opened at start-up", env="DATABASE_POOL_MIN")
     pool_max: int = setting(10, "maximum connections in the pool", env="DATABASE_POOL_MAX")
 
 
@@ -226,6 +226,11 @@ class RuntimeSettings:
     event_loop: str = setting(
         "uvloop", "event loop of api, worker and up: uvloop (faster) or asyncio (the standard one)", env="EVENT_LOOP"
     )
+    startup_timeout_s: float = setting(
+        0.0,
+        "seconds api, worker, up and migrate wait for PostgreSQL and RabbitMQ at start-up before exiting (0: wait forever)",
+        env="STARTUP_TIMEOUT_S",
+    )
 
 
 _GROUPS: dict[str, type] = {
@@ -298,6 +303,7 @@ class Settings:
             ),
             (self.log.format in ("text", "json"), "LOG_FORMAT must be text or json"),
             (self.runtime.event_loop in ("uvloop", "asyncio"), "EVENT_LOOP must be uvloop or asyncio"),
+            (self.runtime.startup_timeout_s >= 0, "STARTUP_TIMEOUT_S must be >= 0 (0: wait forever)"),
             (self.auth.nonce_store in ("postgres", "memory"), "NONCE_STORE must be postgres or memory"),
             (
                 self.log.level.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"),

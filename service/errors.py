@@ -158,6 +158,16 @@ class DatabaseUnavailable(ServiceUnavailable):
     """The database is not reachable."""
 
 
+class StartupTimeout(ServiceUnavailable):
+    """PostgreSQL or RabbitMQ was still unreachable when SNAPSHOTD_STARTUP_TIMEOUT_S ran out."""
+
+    retryable = False
+
+
+class DependencyMisconfigured(ServiceError):
+    """PostgreSQL or RabbitMQ answered and refused the configured credentials or database: retrying cannot help."""
+
+
 class StorageAccessDenied(ServiceError):
     """Object storage refused access to the object."""
 

@@ -4,7 +4,9 @@
   `CREATE DATABASE … TEMPLATE` copy, dropped afterwards.
 - RabbitMQ: each test gets uniquely named exchanges and queues, deleted afterwards.
 - Service URLs come from SNAPSHOTD_TEST_* variables with local defaults; an unreachable service is
-  a clear error, not a hang.
+  a clear error, not a hang. A directory can point its tests at other servers by overriding
+  `pg_server_url` and `amqp_server_url` (and `template_database`, which is session-scoped):
+  tests/faults does, with servers of its own.
 """
 
 from __future__ import annotations
@@ -33,15 +35,15 @@ AMQP_URL = os.environ.get("SNAPSHOTD_TEST_AMQP_URL", "amqp://guest:guest@127.0.0
 CONNECT_TIMEOUT_S = 5
 
 
-def database_url(name: str) -> str:
-    return urlunsplit(urlsplit(PG_URL)._replace(path=f"/{name}"))
+def database_url(name: str, server_url: str = PG_URL) -> str:
+    return urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
 
 
-async def _admin(sql: str) -> None:
+async def _admin(sql: str, server_url: str) -> None:
     try:
-        connection = await asyncpg.connect(PG_URL, timeout=CONNECT_TIMEOUT_S)
+        connection = await asyncpg.connect(server_url, timeout=CONNECT_TIMEOUT_S)
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        pytest.fail(f"PostgreSQL is not reachable at {PG_URL} (set SNAPSHOTD_TEST_PG_URL): {exc!r}")
+        pytest.fail(f"PostgreSQL is not reachable at {server_url} (set SNAPSHOTD_TEST_PG_URL): {exc!r}")
     try:
         await connection.execute(sql)
     finally:
@@ -49,39 +51,56 @@ async def _admin(sql: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def template_database() -> Iterator[str]:
-    """A database with every migration applied, copied for each test."""
+def pg_server_url() -> str:
+    """The PostgreSQL server the tests create their databases on."""
+    return PG_URL
+
+
+@pytest.fixture(scope="session")
+def amqp_server_url() -> str:
+    """The RabbitMQ the tests declare their queues on."""
+    return AMQP_URL
+
+
+def migrated_template(server_url: str) -> Iterator[str]:
+    """Body of the `template_database` fixture: a database with every migration applied, dropped after."""
     name = f"snapshotd_tmpl_{uuid.uuid4().hex[:12]}"
 
     async def create() -> None:
-        await _admin(f'CREATE DATABASE "{name}"')
-        await migrate(database_url(name))
+        await _admin(f'CREATE DATABASE "{name}"', server_url)
+        await migrate(database_url(name, server_url))
 
     asyncio.run(create())
     yield name
-    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', server_url))
+
+
+@pytest.fixture(scope="session")
+def template_database(pg_server_url: str) -> Iterator[str]:
+    """A database with every migration applied, copied for each test."""
+    yield from migrated_template(pg_server_url)
 
 
 @pytest.fixture
-async def empty_database_url() -> AsyncIterator[str]:
+async def empty_database_url(pg_server_url: str) -> AsyncIterator[str]:
     """A fresh database with nothing in it (for migration tests)."""
     name = f"snapshotd_test_{uuid.uuid4().hex[:12]}"
-    await _admin(f'CREATE DATABASE "{name}"')
-    yield database_url(name)
-    await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await _admin(f'CREATE DATABASE "{name}"', pg_server_url)
+    yield database_url(name, pg_server_url)
+    await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', pg_server_url)
 
 
 @pytest.fixture
-async def pg_url(template_database: str) -> AsyncIterator[str]:
+async def pg_url(template_database: str, pg_server_url: str) -> AsyncIterator[str]:
     """A migrated database of this test's own."""
     name = f"snapshotd_test_{uuid.uuid4().hex[:12]}"
-    await _admin(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
-    yield database_url(name)
-    await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await _admin(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"', pg_server_url)
+    yield database_url(name, pg_server_url)
+    await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', pg_server_url)
 
 
 @pytest.fixture
-async def amqp_names(request: pytest.FixtureRequest) -> AsyncIterator[dict[str, str]]:
+async def amqp_names(amqp_server_url: str) -> AsyncIterator[dict[str, str]]:
     """Unique exchange and queue names for this test; everything declared under them is deleted after."""
     suffix = uuid.uuid4().hex[:10]
     names = {
@@ -90,12 +109,12 @@ async def amqp_names(request: pytest.FixtureRequest) -> AsyncIterator[dict[str, 
         "SNAPSHOTD_AMQP_EVENTS_EXCHANGE": f"test.events.{suffix}",
     }
     try:
-        connection = await asyncio.wait_for(aio_pika.connect(AMQP_URL), CONNECT_TIMEOUT_S)
+        connection = await asyncio.wait_for(aio_pika.connect(amqp_server_url), CONNECT_TIMEOUT_S)
     except (OSError, TimeoutError, aio_pika.exceptions.AMQPError) as exc:
-        pytest.fail(f"RabbitMQ is not reachable at {AMQP_URL} (set SNAPSHOTD_TEST_AMQP_URL): {exc!r}")
+        pytest.fail(f"RabbitMQ is not reachable at {amqp_server_url} (set SNAPSHOTD_TEST_AMQP_URL): {exc!r}")
     await connection.close()
     yield names
-    async with await aio_pika.connect(AMQP_URL) as connection:
+    async with await aio_pika.connect(amqp_server_url) as connection:
         channel = await connection.channel()
         queue, dispatch = names["SNAPSHOTD_AMQP_JOBS_QUEUE"], names["SNAPSHOTD_AMQP_JOBS_EXCHANGE"]
         for queue_name in (queue, f"{queue}.dead"):
@@ -111,11 +130,11 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def base_env(pg_url: str, amqp_names: dict[str, str], tmp_path: Path) -> dict[str, str]:
+def base_env(pg_url: str, amqp_server_url: str, amqp_names: dict[str, str], tmp_path: Path) -> dict[str, str]:
     """Settings environment for a test: its own database, broker names and local storage."""
     return {
         "SNAPSHOTD_DATABASE_URL": pg_url,
-        "SNAPSHOTD_AMQP_URL": AMQP_URL,
+        "SNAPSHOTD_AMQP_URL": amqp_server_url,
         "SNAPSHOTD_STORAGE_BACKEND": "local",
         "SNAPSHOTD_STORAGE_ROOT": str(tmp_path / "storage"),
         "SNAPSHOTD_HTTP_PORT": str(free_port()),

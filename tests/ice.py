@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+from aiohttp import ClientSession
 from aiohttp.test_utils import TestClient
 from alibabacloud_ice20201109.client import Client
 from alibabacloud_tea_openapi import utils_models as open_api_util_models
@@ -16,8 +17,9 @@ def encode_params(params: dict[str, Any]) -> dict[str, str]:
     return {k: v if isinstance(v, str) else orjson.dumps(v).decode() for k, v in params.items()}
 
 
-async def call(client: TestClient, action: str, **params: Any) -> tuple[int, dict[str, Any]]:
-    """POST / with the action in `x-acs-action` and every parameter in the query, as the SDK does."""
+async def call(client: TestClient | ClientSession, action: str, **params: Any) -> tuple[int, dict[str, Any]]:
+    """POST / with the action in `x-acs-action` and every parameter in the query, as the SDK does (to a
+    test server, or to a real process through a session with its `base_url`)."""
     response = await client.post("/", params=encode_params(params), headers={"x-acs-action": action})
     return response.status, await response.json(content_type=None)
 

@@ -1,5 +1,7 @@
 """The API's composition root: `create_app(settings)` wires stores, broker and routes, without side
-effects; the resources open in `cleanup_ctx` order (PostgreSQL, then RabbitMQ) and close in reverse."""
+effects; the resources open in `cleanup_ctx` order (PostgreSQL, then RabbitMQ) and close in reverse.
+Neither blocks start-up: both connect in the background (service/api/startup.py), so the API listens
+and answers its probes while they are away."""
 
 from __future__ import annotations
 
@@ -17,20 +19,23 @@ from service.api.docs import openapi
 from service.api.docs.asyncapi import add_routes as add_asyncapi_routes
 from service.api.files import preview
 from service.api.files import serve as files
-from service.api.keys import JOBS, PG_POOL, RELAY, SETTINGS, SSRF_ALLOW
-from service.api.middleware import error_middleware
+from service.api.keys import JOBS, PG_POOL, RELAY, SETTINGS, SSRF_ALLOW, STARTUP
+from service.api.middleware import database_gate, error_middleware
 from service.api.rest import routes as rest
+from service.api.startup import Startup
 from service.config import Settings
 from service.net.ssrf import parse_allow_list
 from service.queue.relay import OutboxRelay
+from service.signals import finish
 from service.store.jobs import JobStore
-from service.store.pool import create_pool
+from service.store.pool import create_empty_pool
 
 log = logging.getLogger(__name__)
 
 
 async def pg_context(app: web.Application) -> AsyncIterator[None]:
-    pool = await create_pool(app[SETTINGS].database)
+    """An empty pool (no I/O): `startup_context` fills it."""
+    pool = await create_empty_pool(app[SETTINGS].database)
     app[PG_POOL] = pool
     app[JOBS] = JobStore(pool)
     try:
@@ -44,18 +49,36 @@ async def relay_context(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     relay = OutboxRelay(app[PG_POOL], settings.amqp, name="snapshotd-api", sweep_every_s=settings.worker.lease_s / 2)
     stop = asyncio.Event()
-    task = asyncio.create_task(relay.run(stop))
+    task = asyncio.create_task(relay.run(stop), name="outbox relay")
+    watch = asyncio.create_task(app[STARTUP].watch_broker(relay))
     app[RELAY] = relay
     try:
         yield
     finally:
+        watch.cancel()
         stop.set()
-        await task
+        await asyncio.gather(watch, return_exceptions=True)
+        await finish([task])
+
+
+async def startup_context(app: web.Application) -> AsyncIterator[None]:
+    """Fill the pool now if PostgreSQL answers at once, else in the background (the relay is already
+    connecting); hold both to SNAPSHOTD_STARTUP_TIMEOUT_S."""
+    startup = app[STARTUP]
+    tasks = [asyncio.create_task(startup.enforce_deadline(app[RELAY]))]
+    if (watch := await startup.open_database(app[PG_POOL])) is not None:
+        tasks.append(watch)
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def create_app(settings: Settings) -> web.Application:
     """The aiohttp application serving ICE actions on `/` and health checks."""
-    middlewares = [error_middleware]
+    middlewares = [error_middleware, database_gate]
     if settings.auth.enabled:
         middlewares.append(Authenticator(settings.auth).middleware())
     else:
@@ -72,7 +95,8 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     app[SSRF_ALLOW] = parse_allow_list(settings.callbacks.ssrf_allow)
-    app.cleanup_ctx.extend([pg_context, relay_context, files.storage_context])
+    app[STARTUP] = Startup(settings)
+    app.cleanup_ctx.extend([pg_context, relay_context, startup_context, files.storage_context])
     app.router.add_route("POST", "/", ACTIONS.dispatch)
     app.router.add_route("GET", "/", ACTIONS.dispatch)
     app.router.add_get("/healthz", health.healthz)

@@ -1,15 +1,20 @@
-"""Liveness (`/healthz`: the process answers) and readiness (`/readyz`: PostgreSQL and RabbitMQ work)."""
+"""Liveness (`/healthz`: the process answers) and readiness (`/readyz`: PostgreSQL and RabbitMQ work).
+
+Both answer from the first moment the API listens: while it still waits for its dependencies at
+start-up it is alive (200) and not ready (503).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 
+import asyncpg
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service import metrics
-from service.api.keys import PG_POOL, RELAY
+from service.api.keys import PG_POOL, RELAY, STARTUP
 from service.domain.models import JobStatus
 from service.store.outbox import backlog as outbox_backlog
 
@@ -27,20 +32,28 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     checks: dict[str, str] = {}
-    try:
-        async with asyncio.timeout(CHECK_TIMEOUT_S):
-            await request.app[PG_POOL].fetchval("SELECT 1")
-        checks["postgres"] = "ok"
-    except Exception as exc:
-        checks["postgres"] = f"down: {exc.__class__.__name__}"
+    if not request.app[STARTUP].database_ready:
+        checks["postgres"] = "down: not connected yet"
+    else:
+        try:
+            async with asyncio.timeout(CHECK_TIMEOUT_S):
+                await request.app[PG_POOL].fetchval("SELECT 1")
+            checks["postgres"] = "ok"
+        except Exception as exc:
+            checks["postgres"] = f"down: {exc.__class__.__name__}"
     checks["rabbitmq"] = "ok" if request.app[RELAY].connected else "down"
     ready = all(value == "ok" for value in checks.values())
     return web.json_response({"status": "ok" if ready else "unavailable", **checks}, status=200 if ready else 503)
 
 
 async def metrics_endpoint(request: web.Request) -> web.Response:
-    """Prometheus exposition; shared-state gauges are refreshed from PostgreSQL first."""
-    pool = request.app[PG_POOL]
+    """Prometheus exposition; shared-state gauges are refreshed from PostgreSQL first, once it is reachable."""
+    if request.app[STARTUP].database_ready:
+        await _refresh_shared_state(request.app[PG_POOL])
+    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def _refresh_shared_state(pool: asyncpg.Pool) -> None:
     try:
         async with asyncio.timeout(CHECK_TIMEOUT_S):
             rows = await pool.fetch(JOBS_BY_STATE)
@@ -51,4 +64,3 @@ async def metrics_endpoint(request: web.Request) -> web.Response:
         metrics.OUTBOX_BACKLOG.set(waiting)
     except Exception as exc:  # a scrape still shows the process's own metrics when the database is down
         log.warning("metrics: cannot read shared state: %r", exc)
-    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})

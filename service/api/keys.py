@@ -8,6 +8,7 @@ import asyncpg
 from aiohttp import web
 
 from service.api.files.delivery import Delivery
+from service.api.startup import Startup
 from service.config import Settings
 from service.queue.relay import OutboxRelay
 from service.storage.base import BlobStorage
@@ -24,6 +25,7 @@ SSRF_ALLOW = web.AppKey("ssrf_allow", tuple)
 PG_POOL = web.AppKey("pg_pool", asyncpg.Pool)
 JOBS = web.AppKey("jobs", JobStore)
 RELAY = web.AppKey("relay", OutboxRelay)
+STARTUP = web.AppKey("startup", Startup)
 STORAGE = web.AppKey("storage", BlobStorage)
 URL_SIGNER = web.AppKey("url_signer", UrlSigner)
 DELIVERY = web.AppKey("delivery", Delivery)

@@ -1,7 +1,7 @@
 """Request-id and error handling: every failure leaves as ICE's error envelope, never a stack trace.
 
-Order matters: `error_middleware` is outermost so that whatever a later middleware (authentication,
-rate limiting) or handler raises is rendered the same way.
+Order matters: `error_middleware` is outermost so that whatever a later middleware (the database
+gate, authentication, rate limiting) or handler raises is rendered the same way.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from aiohttp.typedefs import Handler
 
 from service import metrics
 from service.api.envelope import error, new_request_id
-from service.api.keys import ACTION, REQUEST_ID, SETTINGS
+from service.api.keys import ACTION, REQUEST_ID, SETTINGS, STARTUP
+from service.api.open_paths import is_open
 from service.errors import DatabaseUnavailable, InternalError, InvalidAction, RequestTooLarge, ServiceError
 from service.store.pool import DATABASE_DOWN
 
@@ -65,6 +66,15 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         },
     )
     return response
+
+
+@web.middleware
+async def database_gate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Until the API's pool has reached PostgreSQL once, answer what needs it with a 503 at once,
+    rather than let each request wait on a connection attempt (service/api/startup.py)."""
+    if not request.app[STARTUP].database_ready and not is_open(request.path):
+        raise DatabaseUnavailable("The service is starting: PostgreSQL is not reachable yet; try again shortly.")
+    return await handler(request)
 
 
 def _route_name(request: web.Request) -> str:

@@ -12,16 +12,17 @@ import asyncio
 import contextlib
 import logging
 import time
+from functools import partial
 
 import asyncpg
 
-from service.config import AmqpSettings
+from service.config import AmqpSettings, mask_url
 from service.domain.routing import JOB_ROUTING_KEY
-from service.errors import QueueUnavailable
-from service.queue import topology
-from service.queue.connection import connect
+from service.errors import QueueUnavailable, ServiceError
+from service.queue.connection import open_session
 from service.queue.publisher import publish_json
 from service.queue.topology import Topology
+from service.retry import ATTEMPT_TIMEOUT_S, Backoff, Stopped, one_attempt
 from service.store.outbox import (
     MessageKind,
     OutboxMessage,
@@ -38,8 +39,6 @@ log = logging.getLogger(__name__)
 BATCH_SIZE = 200
 #: how often the relay looks for rows written by other processes when nobody pokes it
 IDLE_POLL_S = 1.0
-#: back-off bounds when the broker is unreachable or refuses messages
-MIN_BACKOFF_S, MAX_BACKOFF_S = 0.5, 15.0
 
 
 class OutboxRelay:
@@ -51,7 +50,11 @@ class OutboxRelay:
         self.topology: Topology | None = None
         self._wake = asyncio.Event()
         self._connected = False
-        self._backoff_s = MIN_BACKOFF_S
+        self._ever_connected = asyncio.Event()
+        self._refused = asyncio.Event()
+        #: why the last connection attempt failed, for start-up's error message
+        self.last_error: ServiceError | None = None
+        self._backoff = Backoff()
 
     @property
     def connected(self) -> bool:
@@ -65,51 +68,89 @@ class OutboxRelay:
         """Connect (retrying with back-off), then relay until `stop` is set."""
         while not stop.is_set():
             try:
-                connection = await connect(self.settings, self.name)
-            except QueueUnavailable as exc:
-                log.warning("relay cannot reach RabbitMQ, retrying in %.1f s: %s", self._backoff_s, exc.message)
-                await self._sleep(stop, self._backoff_s, wake_on_poke=False)
-                self._backoff_s = min(MAX_BACKOFF_S, self._backoff_s * 2)
+                session = await one_attempt(
+                    partial(open_session, self.settings, self.name), timeout_s=ATTEMPT_TIMEOUT_S, stop=stop
+                )
+            except Stopped:
+                return
+            except (ServiceError, TimeoutError) as exc:
+                # Unreachable or refusing: either way the relay keeps trying, and says why each time
+                # (a refusal may be fixed on the broker's side); start-up learns of a refusal first.
+                if isinstance(exc, TimeoutError):
+                    exc = QueueUnavailable(
+                        f"RabbitMQ at {mask_url(self.settings.url)} did not answer within {ATTEMPT_TIMEOUT_S:g} s"
+                    )
+                self.last_error = exc
+                if not exc.retryable:
+                    self._refused.set()
+                delay = self._backoff.next_delay()
+                log.warning("relay cannot reach RabbitMQ, retrying in %.1f s: %s", delay, exc.message)
+                await self._sleep(stop, delay, wake_on_poke=False)
                 continue
             try:
-                channel = await connection.channel(publisher_confirms=True)
-                self.topology = await topology.declare(channel, self.settings)
+                self.topology = session.topology
                 self._connected = True
+                self._ever_connected.set()
                 await self._relay(stop)
             except Exception:
                 # A relay that dies silently strands every job submitted after it: log loudly, reconnect.
-                log.exception("relay failed; reconnecting in %.1f s", self._backoff_s)
-                await self._sleep(stop, self._backoff_s, wake_on_poke=False)
-                self._backoff_s = min(MAX_BACKOFF_S, self._backoff_s * 2)
+                delay = self._backoff.next_delay()
+                log.exception("relay failed; reconnecting in %.1f s", delay)
+                await self._sleep(stop, delay, wake_on_poke=False)
             finally:
                 self._connected = False
                 with contextlib.suppress(Exception):
-                    await connection.close()
+                    await session.connection.close()
+
+    @property
+    def ever_connected(self) -> bool:
+        return self._ever_connected.is_set()
+
+    async def wait_connected(self) -> None:
+        """Return once the relay has had a broker connection (start-up readiness); raise the broker's
+        refusal (wrong credentials) if that came first."""
+        waiters = [asyncio.ensure_future(self._ever_connected.wait()), asyncio.ensure_future(self._refused.wait())]
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+        if not self._ever_connected.is_set() and self.last_error is not None:
+            raise self.last_error
 
     async def _relay(self, stop: asyncio.Event) -> None:
         next_sweep = 0.0
         while not stop.is_set():
+            sweep = time.monotonic() >= next_sweep
             try:
-                sent = await self.flush()
-                if time.monotonic() >= next_sweep:
-                    next_sweep = time.monotonic() + self.sweep_every_s
-                    requeued = await requeue_expired_leases(self.pool, JOB_ROUTING_KEY)
-                    if requeued:
-                        log.warning("re-dispatching %d jobs whose worker stopped renewing the lease", len(requeued))
-                        continue
+                # Waiting for a database connection is the one step `stop` cuts short (nothing is
+                # taken yet): a shutdown does not wait on a database that does not answer.
+                connection = await one_attempt(self.pool.acquire, timeout_s=None, stop=stop)
+                try:
+                    sent = await self.flush(connection)
+                    requeued = await requeue_expired_leases(connection, JOB_ROUTING_KEY) if sweep else []
+                finally:
+                    await self.pool.release(connection)
+            except Stopped:
+                return
             except DATABASE_DOWN as exc:
                 # PostgreSQL restarting is an outage to wait out, not a reason for the relay to die:
                 # nothing is lost, the rows stay in the outbox until the next pass reaches them.
-                log.warning("relay cannot reach PostgreSQL, retrying in %.1f s: %r", self._backoff_s, exc)
-                await self._sleep(stop, self._backoff_s, wake_on_poke=False)
-                self._backoff_s = min(MAX_BACKOFF_S, self._backoff_s * 2)
+                delay = self._backoff.next_delay()
+                log.warning("relay cannot reach PostgreSQL, retrying in %.1f s: %r", delay, exc)
+                await self._sleep(stop, delay, wake_on_poke=False)
+                continue
+            if sweep:
+                next_sweep = time.monotonic() + self.sweep_every_s
+            if requeued:
+                log.warning("re-dispatching %d jobs whose worker stopped renewing the lease", len(requeued))
                 continue
             if sent < BATCH_SIZE:
                 await self._sleep(stop, IDLE_POLL_S)
 
-    async def flush(self) -> int:
+    async def flush(self, connection: asyncpg.Connection) -> int:
         """Publish one batch of due rows; return how many were taken."""
-        async with self.pool.acquire() as connection, connection.transaction():
+        async with connection.transaction():
             batch = await take_batch(connection, BATCH_SIZE)
             if not batch:
                 return 0
@@ -120,13 +161,11 @@ class OutboxRelay:
                 await delete_messages(connection, sent)
             if failed:
                 first_error = next(r for r in results if r is not None)
-                log.warning(
-                    "%d outbox messages not confirmed, retry in %.1f s: %r", len(failed), self._backoff_s, first_error
-                )
-                await postpone_messages(connection, failed, self._backoff_s)
-                self._backoff_s = min(MAX_BACKOFF_S, self._backoff_s * 2)
+                delay = self._backoff.next_delay()
+                log.warning("%d outbox messages not confirmed, retry in %.1f s: %r", len(failed), delay, first_error)
+                await postpone_messages(connection, failed, delay)
             else:
-                self._backoff_s = MIN_BACKOFF_S
+                self._backoff.reset()
         return len(batch)
 
     async def _publish(self, message: OutboxMessage) -> None:

@@ -19,6 +19,9 @@ from importlib.resources.abc import Traversable
 
 import asyncpg
 
+from service.errors import DatabaseUnavailable
+from service.store.pool import DATABASE_DOWN, connecting
+
 log = logging.getLogger(__name__)
 
 #: arbitrary, fixed: every snapshotd migrator contends for the same lock ("snapd" in ASCII)
@@ -54,25 +57,39 @@ def load_migrations(directory: Traversable = MIGRATIONS_DIR) -> list[Migration]:
 
 
 async def migrate(dsn: str, directory: Traversable = MIGRATIONS_DIR) -> list[str]:
-    """Apply what is missing; return the versions applied by this call."""
+    """Apply what is missing; return the versions applied by this call.
+
+    PostgreSQL unreachable, or lost half-way, is DatabaseUnavailable: running again is safe (what was
+    committed is recorded, the rest rolled back), so `snapshotd migrate` retries it.
+    """
     migrations = load_migrations(directory)
-    connection = await asyncpg.connect(dsn)
+    with connecting(dsn):
+        connection = await asyncpg.connect(dsn)
     try:
-        await connection.execute("SELECT pg_advisory_lock($1)", ADVISORY_LOCK_KEY)
-        try:
-            await connection.execute(CREATE_TABLE)
-            done = {row["version"] for row in await connection.fetch("SELECT version FROM schema_migrations")}
-            applied: list[str] = []
-            for migration in migrations:
-                if migration.version in done:
-                    continue
-                async with connection.transaction():
-                    await connection.execute(migration.sql)
-                    await connection.execute("INSERT INTO schema_migrations (version) VALUES ($1)", migration.version)
-                log.info("applied migration %s", migration.version)
-                applied.append(migration.version)
-            return applied
-        finally:
-            await connection.execute("SELECT pg_advisory_unlock($1)", ADVISORY_LOCK_KEY)
+        applied = await _apply(connection, migrations)
+    except BaseException as exc:
+        connection.terminate()  # the server drops the session's lock with it
+        if isinstance(exc, DATABASE_DOWN):
+            raise DatabaseUnavailable(f"PostgreSQL connection lost while migrating: {exc!r}") from exc
+        raise
+    await connection.close()
+    return applied
+
+
+async def _apply(connection: asyncpg.Connection, migrations: list[Migration]) -> list[str]:
+    await connection.execute("SELECT pg_advisory_lock($1)", ADVISORY_LOCK_KEY)
+    try:
+        await connection.execute(CREATE_TABLE)
+        done = {row["version"] for row in await connection.fetch("SELECT version FROM schema_migrations")}
+        applied: list[str] = []
+        for migration in migrations:
+            if migration.version in done:
+                continue
+            async with connection.transaction():
+                await connection.execute(migration.sql)
+                await connection.execute("INSERT INTO schema_migrations (version) VALUES ($1)", migration.version)
+            log.info("applied migration %s", migration.version)
+            applied.append(migration.version)
+        return applied
     finally:
-        await connection.close()
+        await connection.execute("SELECT pg_advisory_unlock($1)", ADVISORY_LOCK_KEY)

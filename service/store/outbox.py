@@ -101,9 +101,9 @@ async def postpone_messages(connection: Connection, ids: list[int], delay_s: flo
     await connection.execute(POSTPONE_MESSAGES, ids, delay_s)
 
 
-async def requeue_expired_leases(pool: asyncpg.Pool, dispatch_key: str, limit: int = 100) -> list[str]:
+async def requeue_expired_leases(connection: asyncpg.Connection, dispatch_key: str, limit: int = 100) -> list[str]:
     """Send jobs abandoned by a dead worker back to Init with a fresh dispatch; return their ids."""
-    async with pool.acquire() as connection, connection.transaction():
+    async with connection.transaction():
         rows = await connection.fetch(REQUEUE_EXPIRED, limit, dispatch_key)
     return [row["message_id"] for row in rows]
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import asyncpg
 import orjson
 
 from service.config import DatabaseSettings, mask_url
-from service.errors import DatabaseUnavailable
+from service.errors import DatabaseUnavailable, DependencyMisconfigured
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +26,30 @@ DATABASE_DOWN: tuple[type[BaseException], ...] = (
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
 )
+
+#: a connection attempt that has not completed by then failed (asyncpg's default is 60 s): a request,
+#: a background loop or a shutdown never waits longer on a database that does not answer
+CONNECT_TIMEOUT_S = 10.0
+
+#: refusals only an operator can fix: the server answered and rejected our credentials or database
+#: name. Every other failure to connect is worth retrying (see service/retry.py).
+MISCONFIGURED: tuple[type[BaseException], ...] = (
+    asyncpg.InvalidAuthorizationSpecificationError,
+    asyncpg.InvalidCatalogNameError,
+)
+
+
+@contextlib.contextmanager
+def connecting(url: str) -> Iterator[None]:
+    """Translate a failure to open a connection, once: a refusal into DependencyMisconfigured, anything
+    else (refused or reset sockets, a server starting up, too many connections, a peer cut mid-handshake)
+    into DatabaseUnavailable, which start-up retries."""
+    try:
+        yield
+    except MISCONFIGURED as exc:
+        raise DependencyMisconfigured(f"PostgreSQL at {mask_url(url)} refused the connection: {exc}") from exc
+    except Exception as exc:
+        raise DatabaseUnavailable(f"PostgreSQL at {mask_url(url)} is not reachable: {exc!r}") from exc
 
 
 async def _init_connection(connection: asyncpg.Connection) -> None:
@@ -41,18 +67,45 @@ async def _keep_session(connection: asyncpg.Connection) -> None:
 
 
 async def create_pool(settings: DatabaseSettings, **overrides: Any) -> asyncpg.Pool:
-    """Open and check a pool; raise DatabaseUnavailable naming the (masked) DSN on failure."""
-    try:
-        pool = await asyncpg.create_pool(
-            settings.url,
+    """Open and check a pool; raise DatabaseUnavailable (or DependencyMisconfigured) naming the masked DSN."""
+    with connecting(settings.url):
+        pool = await _new_pool(
+            settings,
             min_size=overrides.get("min_size", settings.pool_min),
             max_size=overrides.get("max_size", settings.pool_max),
-            init=_init_connection,
-            reset=_keep_session,
-            command_timeout=30,
         )
-    except (OSError, asyncpg.PostgresError) as exc:
-        raise DatabaseUnavailable(f"PostgreSQL at {mask_url(settings.url)} is not reachable: {exc}") from exc
-    await pool.fetchval("SELECT 1")
+        try:
+            await pool.fetchval("SELECT 1")
+        except BaseException:
+            pool.terminate()
+            raise
     log.info("connected to PostgreSQL at %s", mask_url(settings.url))
     return pool
+
+
+async def create_empty_pool(settings: DatabaseSettings) -> asyncpg.Pool:
+    """A pool that opens connections only when asked for one: it exists, without any I/O, before
+    PostgreSQL answers, so the API can listen while it waits. `fill` opens the first connections."""
+    return await _new_pool(settings, min_size=0, max_size=settings.pool_max)
+
+
+async def fill(pool: asyncpg.Pool, settings: DatabaseSettings) -> None:
+    """Open DATABASE_POOL_MIN connections of an empty pool and check one; DatabaseUnavailable if PostgreSQL
+    does not answer yet (nothing is left half-open: the pool hands out fresh connections later)."""
+    with connecting(settings.url):
+        async with contextlib.AsyncExitStack() as held:
+            connections = [await held.enter_async_context(pool.acquire()) for _ in range(settings.pool_min)]
+            await connections[0].fetchval("SELECT 1")
+    log.info("connected to PostgreSQL at %s", mask_url(settings.url))
+
+
+async def _new_pool(settings: DatabaseSettings, *, min_size: int, max_size: int) -> asyncpg.Pool:
+    return await asyncpg.create_pool(
+        settings.url,
+        min_size=min_size,
+        max_size=max_size,
+        init=_init_connection,
+        reset=_keep_session,
+        command_timeout=30,
+        timeout=CONNECT_TIMEOUT_S,
+    )

@@ -1,5 +1,8 @@
 """The worker's composition root: consume job messages and run them, draining cleanly on SIGTERM.
 
+Start-up waits for PostgreSQL, then RabbitMQ, retrying with back-off (service/retry.py) for as long
+as SNAPSHOTD_STARTUP_TIMEOUT_S allows (by default forever); SIGTERM during the wait exits cleanly.
+
 Shutdown order (invariant: no job is lost and none is left owned by a dead worker):
 1. stop consuming (cancel the consumer tag): no new deliveries;
 2. wait up to SHUTDOWN_GRACE_S for the jobs in flight;
@@ -18,18 +21,19 @@ import socket
 import uuid
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import AsyncExitStack
+from functools import partial
 
 import orjson
 from aio_pika.abc import AbstractIncomingMessage
 from prometheus_client import start_http_server
 
 from service import metrics
-from service.config import Settings
+from service.config import Settings, mask_url
 from service.events.callbacks import CallbackSender
-from service.queue import topology
-from service.queue.connection import connect
+from service.queue.connection import BrokerSession, open_session
 from service.queue.relay import OutboxRelay
-from service.signals import stop_on_signals
+from service.retry import Deadline, wait_until_connected
+from service.signals import finish, stop_on_signals
 from service.storage.factory import open_storage
 from service.store.jobs import JobStore
 from service.store.pool import create_pool
@@ -53,15 +57,29 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None, *, h
     if handle_signals:
         stop_on_signals(stop)
     owner = worker_identity()
+    deadline = Deadline(settings.runtime.startup_timeout_s)
+    session: BrokerSession | None = None
     async with AsyncExitStack() as stack:
-        pool = await create_pool(settings.database, max_size=max(4, settings.worker.pool_size * 2))
+        if settings.worker.heartbeat_file:
+            # Beating from the start: waiting for a dependency is healthy, a lost broker connection is not.
+            heart = asyncio.create_task(
+                heartbeat.beat(
+                    settings.worker.heartbeat_file,
+                    settings.worker.heartbeat_s,
+                    lambda: session is None or not session.connection.is_closed,
+                )
+            )
+            stack.callback(heart.cancel)
+        pool = await wait_until_connected(
+            f"PostgreSQL at {mask_url(settings.database.url)}",
+            partial(create_pool, settings.database, max_size=max(4, settings.worker.pool_size * 2)),
+            deadline=deadline,
+            stop=stop,
+        )
+        if pool is None:
+            log.info("worker stopped before PostgreSQL was reachable")
+            return
         stack.push_async_callback(pool.close)
-        connection = await connect(settings.amqp, f"snapshotd-worker {owner}")
-        stack.push_async_callback(connection.close)
-        channel = await connection.channel(publisher_confirms=True)
-        # Backpressure: the broker hands this worker no more jobs than its pool can run at once.
-        await channel.set_qos(prefetch_count=settings.worker.pool_size)
-        topo = await topology.declare(channel, settings.amqp)
         storage = await open_storage(settings.storage)
         stack.push_async_callback(storage.aclose)
         executors = ExecutorSlot(settings.worker)
@@ -79,13 +97,13 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None, *, h
         )
         background_stop = asyncio.Event()
         background = [
-            asyncio.create_task(relay.run(background_stop)),
-            asyncio.create_task(CallbackSender(pool, settings.callbacks).run(background_stop)),
+            asyncio.create_task(relay.run(background_stop), name="outbox relay"),
+            asyncio.create_task(CallbackSender(pool, settings.callbacks).run(background_stop), name="callback sender"),
         ]
 
         async def stop_background() -> None:
             background_stop.set()
-            await asyncio.gather(*background)
+            await finish(background)
 
         stack.push_async_callback(stop_background)
         handler = JobHandler(settings, JobStore(pool), storage, relay, executors, owner)
@@ -96,17 +114,29 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None, *, h
             in_flight.add(task)
             task.add_done_callback(in_flight.discard)
 
-        if settings.worker.heartbeat_file:
-            heart = asyncio.create_task(
-                heartbeat.beat(settings.worker.heartbeat_file, settings.worker.heartbeat_s, connection)
-            )
-            stack.callback(heart.cancel)
-        consumer_tag = await topo.jobs_queue.consume(on_message)
+        # Backpressure: the broker hands this worker no more jobs than its pool can run at once.
+        session = await wait_until_connected(
+            f"RabbitMQ at {mask_url(settings.amqp.url)}",
+            partial(
+                open_session,
+                settings.amqp,
+                f"snapshotd-worker {owner}",
+                prefetch=settings.worker.pool_size,
+                consumer=on_message,
+            ),
+            deadline=deadline,
+            stop=stop,
+        )
+        if session is None:
+            log.info("worker stopped before RabbitMQ was reachable")
+            return
+        stack.push_async_callback(session.connection.close)
         log.info("worker %s consuming %s with %d processes", owner, settings.amqp.jobs_queue, settings.worker.pool_size)
         await stop.wait()
 
         log.info("worker stopping: %d jobs in flight", len(in_flight))
-        await topo.jobs_queue.cancel(consumer_tag)
+        if session.consumer_tag is not None:
+            await session.topology.jobs_queue.cancel(session.consumer_tag)
         if in_flight:
             _, pending = await asyncio.wait(set(in_flight), timeout=settings.worker.shutdown_grace_s)
             for task in pending:

@@ -2,6 +2,8 @@
 
 A Kubernetes exec probe runs `snapshotd worker-alive`, which fails when the file is older than
 three heartbeats: a worker whose loop is blocked or whose connection is gone stops touching it.
+A worker still waiting for PostgreSQL or RabbitMQ at start-up is healthy: it waits on purpose, and
+restarting it would only start the wait again.
 """
 
 from __future__ import annotations
@@ -10,9 +12,8 @@ import asyncio
 import logging
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-
-from aio_pika.abc import AbstractRobustConnection
 
 log = logging.getLogger(__name__)
 
@@ -20,12 +21,12 @@ log = logging.getLogger(__name__)
 STALE_AFTER_BEATS = 3
 
 
-async def beat(path: str, every_s: float, connection: AbstractRobustConnection) -> None:
-    """Touch `path` every `every_s` seconds while the broker connection is open."""
+async def beat(path: str, every_s: float, healthy: Callable[[], bool]) -> None:
+    """Touch `path` every `every_s` seconds while `healthy()` says so."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     while True:
-        if not connection.is_closed:
+        if healthy():
             await asyncio.to_thread(target.touch)
         await asyncio.sleep(every_s)
 

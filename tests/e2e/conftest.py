@@ -20,7 +20,6 @@ from service.config import Settings
 from service.queue import topology
 from service.worker.app import run_worker
 from tests.asyncapi.contract import check_event
-from tests.conftest import AMQP_URL
 from tests.ice import call
 
 #: generous: the first job also pays for spawning the pool's processes
@@ -90,7 +89,7 @@ async def running_api(
     With `events_queue` the queue is durable under that name (it survives a broker restart);
     otherwise it is exclusive to this connection.
     """
-    async with await aio_pika.connect_robust(AMQP_URL) as connection:
+    async with await aio_pika.connect_robust(settings.amqp.url) as connection:
         channel = await connection.channel()
         topo = await topology.declare(channel, settings.amqp)
         if events_queue:

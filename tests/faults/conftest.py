@@ -1,25 +1,94 @@
-"""Fault-injection helpers: workers as real processes, and the local services stopped and started."""
+"""Fault-injection fixtures: PostgreSQL and RabbitMQ servers of the suite's own, services as real
+processes, and the machine's own servers left alone.
+
+Every test here gets its databases and queues on the private servers (the `pg_server_url`,
+`amqp_server_url` and `template_database` overrides), so stopping, restarting or cutting them
+disturbs nobody. Each server starts once per session and is removed at the end, failures included.
+`test_host_services_are_untouched` runs last and compares the machine's servers with what they were
+before the first test here.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import AMQP_URL, PG_URL, migrated_template
+from tests.faults.host_services import HostServices, snapshot
+from tests.faults.servers import PrivatePostgres, PrivateRabbitMQ, ServerMissing
 
-class WorkerProcess:
-    """`snapshotd worker` in its own process group, so a kill takes its capture children with it."""
+#: runs after every other test of the session, so "after" means after the fault suite
+HOST_CHECK = "test_host_services_are_untouched"
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.name == HOST_CHECK)  # stable: only the check moves
+
+
+@pytest.fixture(scope="session", autouse=True)
+def host_services_before() -> HostServices:
+    """The machine's own PostgreSQL and RabbitMQ, before the first fault test."""
+    return asyncio.run(snapshot(PG_URL, AMQP_URL))
+
+
+@pytest.fixture(scope="session")
+def private_postgres() -> Iterator[PrivatePostgres]:
+    try:
+        server = PrivatePostgres()
+    except ServerMissing as exc:
+        pytest.skip(f"fault tests need a private PostgreSQL: {exc}")
+    try:
+        server.start()
+        yield server
+    finally:
+        server.destroy()
+
+
+@pytest.fixture(scope="session")
+def private_rabbitmq() -> Iterator[PrivateRabbitMQ]:
+    try:
+        server = PrivateRabbitMQ()
+    except ServerMissing as exc:
+        pytest.skip(f"fault tests need a private RabbitMQ: {exc}")
+    try:
+        server.start()
+        yield server
+    finally:
+        server.destroy()
+
+
+@pytest.fixture(scope="session")
+def pg_server_url(private_postgres: PrivatePostgres) -> str:
+    return private_postgres.url
+
+
+@pytest.fixture(scope="session")
+def amqp_server_url(private_rabbitmq: PrivateRabbitMQ) -> str:
+    return private_rabbitmq.url
+
+
+@pytest.fixture(scope="session")
+def template_database(pg_server_url: str) -> Iterator[str]:
+    """The root fixture again, so that its session-wide copy is made on the private server."""
+    yield from migrated_template(pg_server_url)
+
+
+class ServiceProcess:
+    """`snapshotd <command>` in its own process group, so a kill takes its capture children with it."""
+
+    def __init__(self, command: str, env: dict[str, str], log_path: Path) -> None:
+        self.log_path = log_path
         self.log = log_path.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "service", "worker"],
+            [sys.executable, "-m", "service", command],
             env={**os.environ, **env},
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -29,6 +98,13 @@ class WorkerProcess:
     @property
     def pid(self) -> int:
         return self.process.pid
+
+    @property
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
 
     def kill(self) -> None:
         """What an OOM kill or a node loss does: no drain, no goodbye."""
@@ -48,28 +124,23 @@ class WorkerProcess:
 
 
 @pytest.fixture
-def spawn_worker(tmp_path: Path) -> Iterator[object]:
-    workers: list[WorkerProcess] = []
+def spawn_service(tmp_path: Path) -> Iterator[Callable[[str, dict[str, str]], ServiceProcess]]:
+    processes: list[ServiceProcess] = []
 
-    def spawn(env: dict[str, str]) -> WorkerProcess:
-        worker = WorkerProcess(env, tmp_path / f"worker-{len(workers)}.log")
-        workers.append(worker)
-        return worker
+    def spawn(command: str, env: dict[str, str]) -> ServiceProcess:
+        process = ServiceProcess(command, env, tmp_path / f"{command}-{len(processes)}.log")
+        processes.append(process)
+        return process
 
     yield spawn
-    for worker in workers:
-        if worker.process.poll() is None:
-            worker.kill()
-        worker.log.close()
+    for process in processes:
+        if process.running:
+            process.kill()
+        process.log.close()
 
 
-def run_quietly(*command: str) -> None:
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
-
-
-def postgres_cluster() -> list[str] | None:
-    """The `pg_ctlcluster` command for the local cluster, when this machine manages one."""
-    versions = sorted(Path("/etc/postgresql").glob("*/main")) if Path("/etc/postgresql").exists() else []
-    if not versions or not Path("/usr/bin/pg_ctlcluster").exists():
-        return None
-    return ["pg_ctlcluster", "--skip-systemctl-redirect", versions[-1].parent.name, "main"]
+@pytest.fixture
+def spawn_worker(
+    spawn_service: Callable[[str, dict[str, str]], ServiceProcess],
+) -> Callable[[dict[str, str]], ServiceProcess]:
+    return lambda env: spawn_service("worker", env)

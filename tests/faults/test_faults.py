@@ -1,7 +1,7 @@
 """Fault injection with real processes and services: nothing accepted is lost, nothing runs twice.
 
-Each test is bounded in time and restores what it broke (a stopped broker or database is started
-again in `finally`).
+The broker and the database stopped here are the suite's own (tests/faults/servers.py); each test is
+bounded in time and restores what it broke (a stopped broker or database is started again in `finally`).
 """
 
 from __future__ import annotations
@@ -15,13 +15,12 @@ import uuid
 from pathlib import Path
 
 import asyncpg
-import orjson
 import pytest
 
 from service.config import Settings
 from service.worker.app import run_worker
 from tests.e2e.conftest import Stack, running_api, running_stack
-from tests.faults.conftest import postgres_cluster, run_quietly
+from tests.faults.servers import PrivatePostgres, PrivateRabbitMQ
 from tests.ice import call, submit_params
 from tests.media_factory import make_video
 
@@ -110,7 +109,9 @@ async def test_sigterm_drains_the_job_in_flight(base_env: dict[str, str], long_c
     assert (got["SnapshotJob"]["Status"], got["SnapshotJob"]["Attempts"]) == ("Success", 1)
 
 
-async def test_broker_outage_loses_no_job_and_no_event(settings: Settings, long_clip: Path) -> None:
+async def test_broker_outage_loses_no_job_and_no_event(
+    settings: Settings, long_clip: Path, private_rabbitmq: PrivateRabbitMQ
+) -> None:
     put_local(settings, "clip.mp4", long_clip)
     params = submit_params(media="oss://media/clip.mp4", Count=3, Interval=5)
     durable_events = f"test.events.{uuid.uuid4().hex[:8]}"
@@ -122,14 +123,14 @@ async def test_broker_outage_loses_no_job_and_no_event(settings: Settings, long_
         stack = Stack(api, settings, events, stop, worker)
         for _ in range(5):
             accepted.append((await call(api, "SubmitSnapshotJob", **params))[1]["JobId"])
-        await asyncio.to_thread(run_quietly, "rabbitmqctl", "stop_app")
+        await asyncio.to_thread(private_rabbitmq.stop_app)
         try:
             for _ in range(5):
                 status, body = await call(api, "SubmitSnapshotJob", **params)
                 assert status == 200, body  # accepted into the outbox while the broker is down
                 accepted.append(body["JobId"])
         finally:
-            await asyncio.to_thread(run_quietly, "rabbitmqctl", "start_app")
+            await asyncio.to_thread(private_rabbitmq.start_app)
         jobs = [await stack.wait_final(job_id, timeout_s=120) for job_id in accepted]
         await stack.stop_worker()
         async with asyncio.timeout(60):
@@ -144,19 +145,17 @@ async def test_broker_outage_loses_no_job_and_no_event(settings: Settings, long_
 
 
 async def test_postgres_restart_answers_503_then_recovers_without_losing_jobs(
-    base_env: dict[str, str], long_clip: Path
+    base_env: dict[str, str], long_clip: Path, private_postgres: PrivatePostgres
 ) -> None:
     # A job whose finish was cut off keeps its lease until it expires: keep that short here.
     settings = Settings.from_env({**base_env, "SNAPSHOTD_LEASE_S": "5"})
-    cluster = postgres_cluster()
-    if cluster is None:
-        pytest.skip("no locally managed PostgreSQL cluster to restart")
     put_local(settings, "clip.mp4", long_clip)
-    params = submit_params(media="oss://media/clip.mp4", Count=2, Interval=5)
+    # Two keyframes 10 s apart: two distinct images per job.
+    params = submit_params(media="oss://media/clip.mp4", Count=2, Interval=10)
 
     async with running_stack(settings) as stack:
         accepted = [(await call(stack.api, "SubmitSnapshotJob", **params))[1]["JobId"] for _ in range(3)]
-        await asyncio.to_thread(run_quietly, *cluster, "stop")
+        await asyncio.to_thread(private_postgres.stop)
         try:
             status, body = await call(stack.api, "SubmitSnapshotJob", **params)
             assert (status, body["Code"]) == (503, "ServiceUnavailable")
@@ -164,7 +163,7 @@ async def test_postgres_restart_answers_503_then_recovers_without_losing_jobs(
             # lease renewal) to meet the outage: none of them may die of it.
             await asyncio.sleep(2.5)
         finally:
-            await asyncio.to_thread(run_quietly, *cluster, "start")
+            await asyncio.to_thread(private_postgres.start)
         async with asyncio.timeout(60):
             while (status := (await call(stack.api, "SubmitSnapshotJob", **params))[0]) != 200:
                 await asyncio.sleep(0.2)
@@ -175,7 +174,11 @@ async def test_postgres_restart_answers_503_then_recovers_without_losing_jobs(
 
     assert {job["Status"] for job in jobs} == {"Success"}
     assert set(counts.values()) == {1}
-    assert orjson.dumps(jobs)  # every job readable after the restart
+    # Complete after the restart: both images of every job recorded, and each stored with its size.
+    assert [(job["Count"], len(job["Images"])) for job in jobs] == [(2, 2)] * 6
+    for job in jobs:
+        for image in job["Images"]:
+            assert (Path(settings.storage.root) / "thumbs" / image["Key"]).stat().st_size == image["Bytes"]
 
 
 async def test_crashed_decoder_process_does_not_take_the_worker_down(settings: Settings, long_clip: Path) -> None:

@@ -16,7 +16,7 @@ from aiohttp import web
 from service.config import Settings
 from service.domain.models import ObjectRef
 from service.storage.s3 import S3Storage
-from tests.conftest import AMQP_URL, free_port
+from tests.conftest import free_port
 from tests.e2e.conftest import running_stack
 from tests.ice import call, submit_params
 
@@ -128,7 +128,7 @@ async def test_storage_down_for_good_fails_clearly_without_partial_success(
         _, body = await call(stack.api, "SubmitSnapshotJob", **params)
         job = await stack.wait_final(body["JobId"], timeout_s=90)
 
-    async with await aio_pika.connect(AMQP_URL) as connection:
+    async with await aio_pika.connect(settings_via_proxy.amqp.url) as connection:
         channel = await connection.channel()
         dead = await channel.declare_queue(f"{settings_via_proxy.amqp.jobs_queue}.dead", durable=True)
         dead_letter = await dead.get(no_ack=True, fail=False)

@@ -17,6 +17,7 @@ def test_defaults_point_at_local_services() -> None:
     assert settings.storage.backend == "local"
     assert settings.storage.root == "./data/storage"
     assert settings.amqp.url.startswith("amqp://")
+    assert settings.runtime.startup_timeout_s == 0  # wait for PostgreSQL and RabbitMQ forever
 
 
 @pytest.mark.parametrize(
@@ -34,6 +35,9 @@ def test_defaults_point_at_local_services() -> None:
         ({"SNAPSHOTD_CORS_ORIGINS": "a.example"}, "SNAPSHOTD_CORS_ORIGINS"),
         ({"SNAPSHOTD_CORS_ORIGINS": "ftp://a.example"}, "SNAPSHOTD_CORS_ORIGINS"),
         ({"SNAPSHOTD_CORS_ORIGINS": "https://a.example:99999"}, "SNAPSHOTD_CORS_ORIGINS"),
+        ({"SNAPSHOTD_STARTUP_TIMEOUT_S": "-1"}, "SNAPSHOTD_STARTUP_TIMEOUT_S"),
+        ({"SNAPSHOTD_STARTUP_TIMEOUT_S": "nan"}, "SNAPSHOTD_STARTUP_TIMEOUT_S"),
+        ({"SNAPSHOTD_STARTUP_TIMEOUT_S": "soon"}, "SNAPSHOTD_STARTUP_TIMEOUT_S"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], variable: str) -> None:

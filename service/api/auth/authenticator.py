@@ -26,15 +26,13 @@ from aiohttp.typedefs import Handler
 from service.api.actions.params import FORM
 from service.api.auth.signing import SignedRequest, Verified, verify_rpc_v1, verify_v3
 from service.api.envelope import error
-from service.api.files.preview import ASSETS_PREFIX, carries_link
+from service.api.files.preview import carries_link
 from service.api.keys import ACCESS_KEY_ID, PG_POOL, SIGNED_ACTION
+from service.api.open_paths import is_open
 from service.config import AuthSettings
 from service.errors import AuthError, NonceUsed, Throttled, TimestampExpired
-from service.storage.signed_urls import FILES_PREFIX
 from service.store.nonces import SharedNonces
 
-#: paths that stay open: probes must answer without credentials
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json", "/asyncapi.json", "/docs/errors"})
 #: nonces remembered at most (a bound on memory whatever the request rate)
 MAX_NONCES = 1_000_000
 
@@ -141,11 +139,7 @@ class Authenticator:
         async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
             # Probes, docs and the preview page's scripts are open; /files/ URLs and preview links carry
             # their own signature (GetSnapshotUrls), checked by their handlers.
-            if (
-                request.path in PUBLIC_PATHS
-                or request.path.startswith((FILES_PREFIX, ASSETS_PREFIX))
-                or carries_link(request)
-            ):
+            if is_open(request.path) or carries_link(request):
                 return await handler(request)
             # Read once: aiohttp keeps the bytes, and `read_params` takes the same ones from there.
             body = await request.read()

@@ -12,7 +12,6 @@ from alibabacloud_ice20201109 import models
 from alibabacloud_ice20201109.client import Client
 from alibabacloud_tea_openapi.models import Config
 
-import service.api.actions.callbacks  # noqa: F401  (registers the actions until app.py lists the module)
 from tests.ice import call
 
 pytestmark = [pytest.mark.pg, pytest.mark.amqp]

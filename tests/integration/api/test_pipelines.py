@@ -17,7 +17,6 @@ from aiohttp.test_utils import TestClient
 from alibabacloud_ice20201109 import models
 from alibabacloud_ice20201109.client import Client
 
-import service.api.actions.pipelines  # noqa: F401  (registers the actions until app.py lists the module)
 from service.api.keys import RELAY
 from service.config import Settings
 from service.queue import topology

@@ -13,7 +13,6 @@ from aiohttp.test_utils import TestClient
 from alibabacloud_ice20201109 import models
 from alibabacloud_ice20201109.client import Client
 
-import service.api.actions.templates  # noqa: F401  (registers the actions until app.py lists the module)
 from tests.ice import call, sdk_client, submit_params
 
 pytestmark = [pytest.mark.pg, pytest.mark.amqp]
