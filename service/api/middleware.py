@@ -17,7 +17,6 @@ from service.api.envelope import error, new_request_id
 from service.api.keys import ACTION, REQUEST_ID, SETTINGS, STARTUP
 from service.api.open_paths import is_open
 from service.errors import DatabaseUnavailable, InternalError, InvalidAction, RequestTooLarge, ServiceError
-from service.store.pool import DATABASE_DOWN
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +35,6 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         response = await handler(request)
     except ServiceError as exc:
         response = error(request, exc)
-    except DATABASE_DOWN as exc:
-        log.warning("database unavailable: %r", exc, extra={"request_id": request[REQUEST_ID]})
-        response = error(request, DatabaseUnavailable("The database is unavailable; try again shortly."))
     except web.HTTPRequestEntityTooLarge:
         response = error(request, RequestTooLarge())
     except web.HTTPNotFound:

@@ -24,11 +24,10 @@ import asyncpg
 from service import metrics
 from service.config import CallbackSettings
 from service.domain.models import DeliveryStatus
-from service.errors import BlockedAddress, ServiceError
+from service.errors import BlockedAddress, DatabaseUnavailable, ServiceError
 from service.net.resolver import GuardedResolver
 from service.net.ssrf import check_address, parse_allow_list
 from service.store.deliveries import Delivery, claim_due, record_attempt
-from service.store.pool import DATABASE_DOWN
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +66,7 @@ class CallbackSender:
                 try:
                     due = await claim_due(self.pool, BATCH, hold_s=self.settings.timeout_s * 3)
                     await asyncio.gather(*(self.send(session, delivery) for delivery in due))
-                except (*DATABASE_DOWN, asyncpg.PostgresError) as exc:
+                except DatabaseUnavailable as exc:
                     log.warning("callback sender cannot reach the database: %r", exc)
                     due = []
                 except Exception:

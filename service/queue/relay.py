@@ -18,7 +18,7 @@ import asyncpg
 
 from service.config import AmqpSettings, mask_url
 from service.domain.routing import JOB_ROUTING_KEY
-from service.errors import QueueUnavailable, ServiceError
+from service.errors import DatabaseUnavailable, QueueUnavailable, ServiceError
 from service.queue.connection import open_session
 from service.queue.publisher import publish_json
 from service.queue.topology import Topology
@@ -31,7 +31,8 @@ from service.store.outbox import (
     requeue_expired_leases,
     take_batch,
 )
-from service.store.pool import DATABASE_DOWN
+from service.store.pool import translated
+from service.store.sql import Connection
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +126,8 @@ class OutboxRelay:
             try:
                 # Waiting for a database connection is the one step `stop` cuts short (nothing is
                 # taken yet): a shutdown does not wait on a database that does not answer.
-                connection = await one_attempt(self.pool.acquire, timeout_s=None, stop=stop)
+                with translated():
+                    connection = await one_attempt(self.pool.acquire, timeout_s=None, stop=stop)
                 try:
                     sent = await self.flush(connection)
                     requeued = await requeue_expired_leases(connection, JOB_ROUTING_KEY) if sweep else []
@@ -133,7 +135,7 @@ class OutboxRelay:
                     await self.pool.release(connection)
             except Stopped:
                 return
-            except DATABASE_DOWN as exc:
+            except DatabaseUnavailable as exc:
                 # PostgreSQL restarting is an outage to wait out, not a reason for the relay to die:
                 # nothing is lost, the rows stay in the outbox until the next pass reaches them.
                 delay = self._backoff.next_delay()
@@ -148,7 +150,7 @@ class OutboxRelay:
             if sent < BATCH_SIZE:
                 await self._sleep(stop, IDLE_POLL_S)
 
-    async def flush(self, connection: asyncpg.Connection) -> int:
+    async def flush(self, connection: Connection) -> int:
         """Publish one batch of due rows; return how many were taken."""
         async with connection.transaction():
             batch = await take_batch(connection, BATCH_SIZE)

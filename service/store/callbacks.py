@@ -6,6 +6,8 @@ from dataclasses import dataclass, fields
 
 import asyncpg
 
+from service.store.pool import store_methods
+
 SELECT_CALLBACK = (
     "SELECT callback_type, callback_url, callback_queue_name, event_type_list, auth_switch, auth_key "
     "FROM event_callback"
@@ -36,6 +38,7 @@ class CallbackConfig:
     auth_key: str = ""
 
 
+@store_methods
 class CallbackStore:
     """Reads and replaces the single callback configuration."""
 

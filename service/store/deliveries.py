@@ -13,11 +13,9 @@ from typing import Any
 
 import asyncpg
 
-from service.domain.notify import notify_address
+from service.domain.notify import callback_targets
+from service.store.pool import database_errors
 from service.store.sql import Connection
-
-#: the only event this service emits; EventTypeList may name it to subscribe
-EVENT_NAME = "SnapshotComplete"
 
 SELECT_CALLBACK_CONFIG = """
 SELECT callback_type, callback_url, event_type_list, auth_switch, auth_key FROM event_callback
@@ -78,26 +76,25 @@ class Delivery:
     attempts: int
 
 
+@database_errors
 async def add_deliveries(
     connection: Connection, job_id: str, user_data: str | None, body: dict[str, Any], message_id: str
 ) -> int:
-    """Create the deliveries a finished job owes; call in the transaction that finishes it."""
-    targets: list[tuple[str, str]] = []
-    config = await connection.fetchrow(SELECT_CALLBACK_CONFIG)
-    if config is not None and config["callback_type"] == "HTTP" and config["callback_url"]:
-        events = {e.strip() for e in config["event_type_list"].split(",") if e.strip()}
-        # Empty or ALL subscribes to every event (VOD's convention for ALL).
-        if not events or "ALL" in events or EVENT_NAME in events:
-            key = config["auth_key"] if config["auth_switch"] == "on" else ""
-            targets.append((config["callback_url"], key))
-    address = notify_address(user_data)
-    if address and address not in {url for url, _ in targets}:
-        targets.append((address, ""))
+    """Create the deliveries a finished job owes (`domain/notify.py` says which); call in the transaction
+    that finishes it. `body` is the event's envelope: its EventType decides the subscription."""
+    row = await connection.fetchrow(SELECT_CALLBACK_CONFIG)
+    config = (
+        (row["callback_type"], row["callback_url"], row["event_type_list"], row["auth_switch"], row["auth_key"])
+        if row is not None
+        else None
+    )
+    targets = callback_targets(config, user_data, str(body.get("EventType", "")))
     for url, key in targets:
         await connection.execute(INSERT_DELIVERY, uuid.uuid4().hex, job_id, message_id, url, body, key)
     return len(targets)
 
 
+@database_errors
 async def claim_due(pool: asyncpg.Pool, limit: int, hold_s: float) -> list[Delivery]:
     rows = await pool.fetch(CLAIM_DUE, limit, hold_s)
     return [
@@ -106,6 +103,7 @@ async def claim_due(pool: asyncpg.Pool, limit: int, hold_s: float) -> list[Deliv
     ]
 
 
+@database_errors
 async def record_attempt(
     pool: asyncpg.Pool,
     delivery_id: str,
@@ -122,22 +120,38 @@ async def record_attempt(
         await connection.execute(FINISH_ATTEMPT, delivery_id, error[:500], outcome, retry_in_s)
 
 
-async def list_deliveries(pool: asyncpg.Pool, job_id: str | None, status: str | None) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class DeliveryRecord:
+    """A delivery as ListCallbackDeliveries shows it."""
+
+    delivery_id: str
+    job_id: str
+    message_id: str
+    url: str
+    status: str
+    #: attempts recorded (a replay starts the delivery's own count afresh, not this one)
+    attempts: int
+    last_error: str
+
+
+@database_errors
+async def list_deliveries(pool: asyncpg.Pool, job_id: str | None, status: str | None) -> list[DeliveryRecord]:
     rows = await pool.fetch(LIST_DELIVERIES, job_id, status)
     return [
-        {
-            "DeliveryId": r["delivery_id"],
-            "JobId": r["job_id"],
-            "MessageId": r["message_id"],
-            "Url": r["url"],
-            "Status": r["status"],
-            "Attempts": r["recorded_attempts"],
-            "LastError": r["last_error"],
-        }
+        DeliveryRecord(
+            r["delivery_id"],
+            r["job_id"],
+            r["message_id"],
+            r["url"],
+            r["status"],
+            r["recorded_attempts"],
+            r["last_error"],
+        )
         for r in rows
     ]
 
 
+@database_errors
 async def replay(pool: asyncpg.Pool, delivery_id: str) -> bool:
     """Make a finished (Failed or Delivered) delivery due again, with a fresh set of attempts."""
     return await pool.fetchval(REPLAY, delivery_id) is not None

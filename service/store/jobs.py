@@ -13,20 +13,18 @@ only succeeds for the lease owner of a Processing job.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
 import asyncpg
-import orjson
 
 from service.domain.models import JobStatus
 from service.domain.routing import JOB_ROUTING_KEY
-from service.errors import InvalidParameter, ResourceNotFound
 from service.store.deliveries import add_deliveries
 from service.store.outbox import MessageKind, add_message
+from service.store.pool import store_methods
 
 #: what a finished job announces: (routing key, body, message id)
 Event = tuple[str, dict[str, Any], str]
@@ -157,7 +155,8 @@ class JobOutcome:
 @dataclass(frozen=True, slots=True)
 class JobPage:
     jobs: list[JobRecord]
-    next_page_token: str | None
+    #: where the next page starts (after this job), None on the last page
+    after: tuple[datetime, str] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,17 +169,20 @@ class JobFilter:
     end_of_create_time: datetime | None = None
     descending: bool = True
     page_size: int = 20
-    page_token: str | None = None
+    #: (create time, job id) of the last job of the previous page
+    after: tuple[datetime, str] | None = None
 
 
+@store_methods
 class JobStore:
     """All SQL touching the jobs table."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
 
-    async def submit(self, job: NewJob) -> None:
-        """Insert the job and, when its pipeline is active, its dispatch message: one statement."""
+    async def submit(self, job: NewJob) -> bool:
+        """Insert the job and, when its pipeline is active, its dispatch message: one statement. False
+        when its pipeline does not exist (or was deleted): nothing is written then."""
         inserted = await self.pool.fetchval(
             SUBMIT_JOB,
             job.job_id,
@@ -195,8 +197,7 @@ class JobStore:
             job.trigger_source,
             JOB_ROUTING_KEY,
         )
-        if inserted is None:
-            raise ResourceNotFound.of("Pipeline", job.pipeline_id or "default")
+        return inserted is not None
 
     async def get(self, job_id: str) -> JobRecord | None:
         row = await self.pool.fetchrow(SELECT_JOB, job_id)
@@ -261,8 +262,8 @@ class JobStore:
             clauses.append(f"create_time >= {arg(query.start_of_create_time)}")
         if query.end_of_create_time:
             clauses.append(f"create_time <= {arg(query.end_of_create_time)}")
-        if query.page_token:
-            created, job_id = decode_page_token(query.page_token)
+        if query.after is not None:
+            created, job_id = query.after
             op = "<" if query.descending else ">"
             clauses.append(f"(create_time, job_id) {op} ({arg(created)}, {arg(job_id)})")
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
@@ -272,19 +273,5 @@ class JobStore:
         )
         rows = await self.pool.fetch(sql, *args)
         jobs = [JobRecord.from_row(row) for row in rows[: query.page_size]]
-        token = encode_page_token(jobs[-1]) if len(rows) > query.page_size else None
-        return JobPage(jobs, token)
-
-
-def encode_page_token(last: JobRecord) -> str:
-    raw = orjson.dumps([last.create_time.isoformat(), last.job_id])
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_page_token(token: str) -> tuple[datetime, str]:
-    try:
-        padded = token + "=" * (-len(token) % 4)
-        created, job_id = orjson.loads(base64.urlsafe_b64decode(padded))
-        return datetime.fromisoformat(created), str(job_id)
-    except (ValueError, TypeError) as exc:
-        raise InvalidParameter.named("NextPageToken", "It is not a token this service issued.") from exc
+        after = (jobs[-1].create_time, jobs[-1].job_id) if len(rows) > query.page_size else None
+        return JobPage(jobs, after)

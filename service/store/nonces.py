@@ -13,6 +13,8 @@ import time
 
 import asyncpg
 
+from service.store.pool import translated
+
 REMEMBER = """
 INSERT INTO auth_nonces (nonce, expires_at)
 SELECT nonce, now() + make_interval(secs => $2) FROM unnest($1::text[]) AS nonce
@@ -52,10 +54,11 @@ class SharedNonces:
             while self.pending:
                 batch, self.pending = self.pending, {}
                 try:
-                    if time.monotonic() >= self.next_purge:
-                        self.next_purge = time.monotonic() + PURGE_EVERY_S
-                        await self.pool.execute(PURGE)
-                    accepted = {row[0] for row in await self.pool.fetch(REMEMBER, list(batch), self.window_s)}
+                    with translated():
+                        if time.monotonic() >= self.next_purge:
+                            self.next_purge = time.monotonic() + PURGE_EVERY_S
+                            await self.pool.execute(PURGE)
+                        accepted = {row[0] for row in await self.pool.fetch(REMEMBER, list(batch), self.window_s)}
                     self.statements += 1
                 except BaseException as exc:
                     # PostgreSQL down: every waiting request fails with it (a 503); cancelled: they are too.

@@ -15,6 +15,7 @@ from typing import Any
 
 import asyncpg
 
+from service.store.pool import database_errors
 from service.store.sql import Connection
 
 INSERT_MESSAGE = """
@@ -71,6 +72,7 @@ class OutboxMessage:
     message_id: str
 
 
+@database_errors
 async def add_message(
     connection: Connection,
     kind: MessageKind,
@@ -84,6 +86,7 @@ async def add_message(
     await connection.execute(INSERT_MESSAGE, kind.value, routing_key, body, priority, message_id)
 
 
+@database_errors
 async def take_batch(connection: Connection, limit: int) -> list[OutboxMessage]:
     """Lock up to `limit` due rows; call inside a transaction and delete or postpone them before commit."""
     rows = await connection.fetch(TAKE_BATCH, limit)
@@ -93,20 +96,24 @@ async def take_batch(connection: Connection, limit: int) -> list[OutboxMessage]:
     ]
 
 
+@database_errors
 async def delete_messages(connection: Connection, ids: list[int]) -> None:
     await connection.execute(DELETE_MESSAGES, ids)
 
 
+@database_errors
 async def postpone_messages(connection: Connection, ids: list[int], delay_s: float) -> None:
     await connection.execute(POSTPONE_MESSAGES, ids, delay_s)
 
 
-async def requeue_expired_leases(connection: asyncpg.Connection, dispatch_key: str, limit: int = 100) -> list[str]:
+@database_errors
+async def requeue_expired_leases(connection: Connection, dispatch_key: str, limit: int = 100) -> list[str]:
     """Send jobs abandoned by a dead worker back to Init with a fresh dispatch; return their ids."""
     async with connection.transaction():
         rows = await connection.fetch(REQUEUE_EXPIRED, limit, dispatch_key)
     return [row["message_id"] for row in rows]
 
 
+@database_errors
 async def backlog(pool: asyncpg.Pool) -> int:
     return int(await pool.fetchval(BACKLOG))

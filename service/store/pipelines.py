@@ -27,6 +27,7 @@ from service.domain.models import PipelineStatus
 from service.domain.routing import JOB_ROUTING_KEY
 from service.errors import DefaultPipelineUndeletable, PipelineInUse
 from service.store.outbox import MessageKind
+from service.store.pool import store_methods
 from service.store.sql import returned
 
 INSERT_PIPELINE = """
@@ -94,6 +95,7 @@ class PipelineChanges:
     status: str | None = None
 
 
+@store_methods
 class PipelineStore:
     """All SQL touching the pipelines table (job submission reads it in its own statement, store/jobs.py)."""
 

@@ -1,11 +1,18 @@
-"""asyncpg pool creation, with JSON codecs and a clear error when PostgreSQL is unreachable."""
+"""asyncpg pool creation, with JSON codecs, and the one translation of the driver's errors.
+
+Every store method runs under `translated` (the `database_errors` decorators apply it): while PostgreSQL
+restarts or is unreachable, what asyncpg raises leaves the store as the service's `DatabaseUnavailable`
+(503, retryable), so nothing outside `store/` knows asyncpg's exception classes.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import logging
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, ParamSpec, TypeVar
 
 import asyncpg
 import orjson
@@ -26,6 +33,39 @@ DATABASE_DOWN: tuple[type[BaseException], ...] = (
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
 )
+
+P = ParamSpec("P")
+R = TypeVar("R")
+C = TypeVar("C", bound=type)
+
+
+@contextlib.contextmanager
+def translated() -> Iterator[None]:
+    """asyncpg's "the database is away" errors → DatabaseUnavailable, once, here."""
+    try:
+        yield
+    except DATABASE_DOWN as exc:
+        raise DatabaseUnavailable(f"The database is unavailable: {exc!r}") from exc
+
+
+def database_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """A store coroutine whose driver errors leave as DatabaseUnavailable."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with translated():
+            return await fn(*args, **kwargs)
+
+    return wrapper
+
+
+def store_methods(cls: C) -> C:
+    """`database_errors` on every public coroutine method of a store class."""
+    for name, member in list(vars(cls).items()):
+        if not name.startswith("_") and inspect.iscoroutinefunction(member):
+            setattr(cls, name, database_errors(member))
+    return cls
+
 
 #: a connection attempt that has not completed by then failed (asyncpg's default is 60 s): a request,
 #: a background loop or a shutdown never waits longer on a database that does not answer

@@ -20,6 +20,7 @@ from typing import Any
 import asyncpg
 
 from service.errors import SystemTemplateReadOnly
+from service.store.pool import store_methods
 from service.store.sql import returned
 
 INSERT_TEMPLATE = """
@@ -113,6 +114,7 @@ class TemplateQuery:
 _SYSTEM_TEMPLATES: dict[str, Template] = {}
 
 
+@store_methods
 class TemplateStore:
     """All SQL touching the templates table outside job submission."""
 

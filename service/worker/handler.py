@@ -26,14 +26,13 @@ from service.config import Settings
 from service.domain.models import Artifact, CaptureResult, CaptureSpec, JobStatus, ObjectRef
 from service.domain.snapshot_config import parse_config
 from service.domain.urls import is_http_url, parse_media_url
-from service.errors import AttemptsExhausted, JobTimeout, MediaContentBad, ServiceError
+from service.errors import AttemptsExhausted, DatabaseUnavailable, JobTimeout, MediaContentBad, ServiceError
 from service.events.payloads import final_status, routing_key, snapshot_complete
 from service.media.capture import capture
 from service.net.ssrf import parse_allow_list
 from service.queue.relay import OutboxRelay
 from service.storage.base import BlobStorage
 from service.store.jobs import Event, JobOutcome, JobRecord, JobStore
-from service.store.pool import DATABASE_DOWN
 from service.worker.pool import ExecutorSlot
 
 log = logging.getLogger(__name__)
@@ -138,7 +137,7 @@ class JobHandler:
             await asyncio.sleep(lease_s / 3)
             try:
                 renewed = await self.jobs.renew_lease(job_id, self.owner, lease_s)
-            except DATABASE_DOWN as exc:
+            except DatabaseUnavailable as exc:
                 # Keep capturing: two more tries remain before the lease runs out, and if the outage
                 # outlasts it the guarded finish refuses this worker's result anyway.
                 log.warning("could not renew the lease: %r", exc, extra={"action": "lease_renew", "job_id": job_id})

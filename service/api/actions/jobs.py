@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from service.api.actions.params import Params
-from service.api.actions.schemas import parse_list, parse_submit
+from service.api.actions.schemas import encode_page_token, parse_list, parse_submit
 from service.api.actions.views import job_view
 from service.api.keys import JOBS, PG_POOL, RELAY, SETTINGS, SSRF_ALLOW, STORAGE
 from service.domain.notify import NOTIFY_FIELD, notify_address
@@ -56,7 +56,8 @@ async def submit_snapshot_job(request: web.Request, params: Params) -> dict[str,
         user_data=submit.user_data,
     )
     # A paused pipeline's jobs wait in Init without a dispatch; resuming the pipeline dispatches them.
-    await request.app[JOBS].submit(job)
+    if not await request.app[JOBS].submit(job):
+        raise ResourceNotFound.of("Pipeline", job.pipeline_id or "default")
     request.app[RELAY].poke()
     # DEBUG: the request line already records the call; this costs a log line per job at high rates.
     log.debug("job accepted", extra={"action": "job_accepted", "job_id": job.job_id, "type": job.type})
@@ -76,7 +77,7 @@ async def list_snapshot_jobs(request: web.Request, params: Params) -> dict[str, 
     location = _location(request)
     return {
         "Jobs": [job_view(job, location, full=False) for job in page.jobs],
-        "NextPageToken": page.next_page_token or "",
+        "NextPageToken": encode_page_token(page.after) if page.after else "",
     }
 
 

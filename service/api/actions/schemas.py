@@ -6,9 +6,12 @@ handlers below only deal with valid values.
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 from service.api.actions.params import Params
 from service.config import LimitSettings
@@ -106,7 +109,7 @@ def parse_list(params: Params) -> JobFilter:
         end_of_create_time=end,
         descending=params.field(JOB_ORDER) == "CreateTimeDesc",
         page_size=params.field(JOB_PAGE_SIZE),
-        page_token=params.field(PAGE_TOKEN),
+        after=decode_page_token(token) if (token := params.field(PAGE_TOKEN)) else None,
     )
 
 
@@ -122,3 +125,19 @@ def _time(params: Params, name: str) -> datetime | None:
         return moment.astimezone(UTC)
     except (ValueError, OverflowError):
         raise InvalidParameter.named(name, "It must be a UTC time like 2024-01-02T00:00:00Z.") from None
+
+
+def encode_page_token(after: tuple[datetime, str]) -> str:
+    """ListSnapshotJobs' NextPageToken: where the next page starts, opaque to clients."""
+    created, job_id = after
+    raw = orjson.dumps([created.isoformat(), job_id])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_page_token(token: str) -> tuple[datetime, str]:
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        created, job_id = orjson.loads(base64.urlsafe_b64decode(padded))
+        return datetime.fromisoformat(created), str(job_id)
+    except (ValueError, TypeError) as exc:
+        raise InvalidParameter.named(PAGE_TOKEN.name, "It is not a token this service issued.") from exc

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
+from service.errors import DatabaseUnavailable
 from service.store.nonces import SharedNonces
 
 pytestmark = pytest.mark.pg
@@ -60,5 +61,7 @@ async def test_a_database_outage_fails_every_waiting_check(pool: asyncpg.Pool) -
 
     results = await asyncio.gather(*(store.remember(f"key:{i}") for i in range(3)), return_exceptions=True)
 
-    assert all(isinstance(result, asyncpg.InterfaceError) for result in results), results
+    # the store speaks the service's language: the driver's error is translated, once, inside it
+    assert all(isinstance(result, DatabaseUnavailable) for result in results), results
+    assert all(isinstance(result.__cause__, asyncpg.InterfaceError) for result in results)
     assert store.flusher is None
