@@ -276,6 +276,7 @@ def report(result: CaptureResult, args: argparse.Namespace, config: SnapshotConf
         ],
         "duration_ms": result.duration_ms,
         "frames_decoded": result.frames_decoded,
+        "frames_skipped": result.frames_skipped,
         "bytes_read": result.bytes_read,
         "stats": result.stats,
     }

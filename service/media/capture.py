@@ -125,6 +125,7 @@ def _capture(src: Source, spec: CaptureSpec, progress: Callable[[int, int], None
         artifacts=tuple(artifacts),
         duration_ms=src.duration_ms,
         frames_decoded=picker.frames_decoded,
+        frames_skipped=picker.frames_skipped,
         bytes_read=src.bytes_read,
     )
 

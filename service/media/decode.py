@@ -8,11 +8,19 @@ Exact frames: seek backward to the keyframe before t and decode forward until th
 the answer is the last frame with pts <= t (decoder output is in presentation order, so B-frame
 reordering is handled by the decoder). Increasing targets keep decoding forward instead of seeking again
 while no keyframe lies between the current position and the next target.
+
+On the way to t, packets displayed more than SKIP_MARGIN_FRAMES frame durations before t go to the decoder
+with `skip_frame=NONREF`: it drops the non-reference frames among them (no other frame predicts from
+them, and they are shown too early to be the answer), and decodes the reference frames as usual, loop
+filter included, so the answer is bit-identical. Irregular timestamps can still put the answer among the
+dropped frames; the picker sees it (a dropped pts between the pick and t) and decodes that stretch again
+without skipping.
 """
 
 from __future__ import annotations
 
 import bisect
+import heapq
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -26,6 +34,8 @@ from service.media.source import Source
 MAX_PACKETS_TO_KEYFRAME = 2000
 #: a seek can land on a keyframe whose dts <= t < pts (B-frame delay); retry this many times earlier
 SEEK_RETRIES = 3
+#: non-reference frames shown at least this many nominal frame durations before the target are not decoded
+SKIP_MARGIN_FRAMES = 2
 
 
 @dataclass(slots=True)
@@ -44,6 +54,17 @@ class FramePicker:
         self.src = src
         self.ctx = src.stream.codec_context
         self.frames_decoded = 0
+        #: frames the decoder dropped as non-reference, and targets decoded again because of a drop
+        self.frames_skipped = 0
+        self.redecodes = 0
+        self._margin = SKIP_MARGIN_FRAMES * _nominal_span(src) if _nonref_is_safe(src) else 0
+        #: packets with a pts below this go to the decoder with skip_frame=NONREF (None: skip nothing)
+        self._skip_before: int | None = None
+        self._skipping = False
+        #: pts of the NONREF packets whose frame has not come out yet (a min-heap)
+        self._sent_nonref: list[int] = []
+        #: the largest pts the decoder dropped since the last seek
+        self._last_dropped: int | None = None
         self._frames: Iterator[av.video.frame.VideoFrame] | None = None
         #: last frame at or before the previous target, and the first frame after it
         self._held: av.video.frame.VideoFrame | None = None
@@ -59,6 +80,9 @@ class FramePicker:
     def _seek(self, pts: int) -> None:
         self._frames = self._held = self._pending = None
         self._last_key = None
+        self._sent_nonref.clear()
+        self._last_dropped = None
+        self._set_skipping(False)
         self.ctx.flush_buffers()
         try:
             self.src.container.seek(
@@ -111,17 +135,45 @@ class FramePicker:
 
     # --- exact frames -------------------------------------------------------------------------
 
+    def _set_skipping(self, on: bool) -> None:
+        if on != self._skipping:
+            # frame threads copy skip_frame from this context with each packet they are handed
+            self.ctx.skip_frame = "NONREF" if on else "DEFAULT"
+            self._skipping = on
+
+    def _send(self, packet: av.packet.Packet) -> list[av.video.frame.VideoFrame]:
+        """Decode one packet, letting the decoder drop it if it is non-reference and shown early enough."""
+        if not packet.size:
+            self._set_skipping(False)
+            return self.ctx.decode(None)
+        skip = self._skip_before is not None and packet.pts is not None and packet.pts < self._skip_before
+        self._set_skipping(skip)
+        if skip:
+            assert packet.pts is not None
+            heapq.heappush(self._sent_nonref, packet.pts)
+        return self.ctx.decode(packet)
+
+    def _account(self, shown: int | None) -> None:
+        """Frames come out in presentation order: a NONREF packet shown before `shown` was dropped."""
+        sent = self._sent_nonref
+        while sent and (shown is None or sent[0] <= shown):
+            pts = heapq.heappop(sent)
+            if pts != shown:
+                self.frames_skipped += 1
+                self._last_dropped = pts if self._last_dropped is None else max(self._last_dropped, pts)
+
     def _decode_forward(self) -> Iterator[av.video.frame.VideoFrame]:
         try:
             for packet in self.src.container.demux(self.src.stream):
                 try:
-                    frames = self.ctx.decode(packet if packet.size else None)
+                    frames = self._send(packet)
                 except av.InvalidDataError:
                     # one damaged packet: the decoder conceals it, keep going
                     continue
                 for frame in frames:
                     if frame.pts is None:
                         continue
+                    self._account(frame.pts)
                     self.frames_decoded += 1
                     if frame.key_frame:
                         if self._last_key is not None and frame.pts > self._last_key:
@@ -130,7 +182,9 @@ class FramePicker:
                     yield frame
         except (av.FFmpegError, EOFError):
             # truncated input: what was decoded so far stands, the rest is EOF
-            return
+            pass
+        # EOF: every frame the decoder will give is out, the NONREF packets left were dropped
+        self._account(None)
 
     def _next(self) -> av.video.frame.VideoFrame | None:
         if self._pending is not None:
@@ -155,20 +209,40 @@ class FramePicker:
     def exact_at(self, ms: float) -> Picked | None:
         """The frame displayed at `ms`: the last frame with pts <= t (the first frame if t precedes it)."""
         target = self.src.pts_of(ms)
+        picked = self._exact(target, skip=self._margin > 0, seek=not self._can_continue(target))
+        if self._skip_before is not None and self._dropped_answer(target):
+            # irregular timestamps: decode the stretch again, every frame of it
+            self.redecodes += 1
+            picked = self._exact(target, skip=False, seek=True)
+        return picked
+
+    def _dropped_answer(self, target: int) -> bool:
+        """Whether a dropped frame is shown after the last frame kept at or before t (so it was the answer).
+
+        Every dropped frame is shown before t, so one shown after that kept frame, or any when no frame
+        at or before t was kept, was the frame displayed at t.
+        """
+        if self._last_dropped is None:
+            return False
+        held = self._held.pts if self._held is not None else None
+        return held is None or held > target or self._last_dropped > held
+
+    def _exact(self, target: int, *, skip: bool, seek: bool) -> Picked | None:
         seek_to = target
         retries = SEEK_RETRIES
-        if not self._can_continue(target):
+        if seek:
             self._seek(seek_to)
             self._frames = self._decode_forward()
+        self._skip_before = target - self._margin if skip else None
         prev = self._held
         while True:
             frame = self._next()
             if frame is None:
                 # EOF: the last frame is shown at t only if t falls within its display time; a
                 # truncated file ends early and the target is unreadable
+                self._held = prev
                 if prev is None or prev.pts is None or target >= prev.pts + self._frame_span(prev):
                     return None
-                self._held = prev
                 return self._picked(prev)
             assert frame.pts is not None
             if frame.pts > target:
@@ -191,6 +265,8 @@ class FramePicker:
         if first is None:
             return
         yield first
+        # every frame of the window is wanted: none may be dropped
+        self._skip_before = None
         end = self.src.pts_of(end_ms)
         while True:
             frame = self._next()
@@ -213,6 +289,25 @@ class FramePicker:
     def _picked(frame: av.video.frame.VideoFrame) -> Picked:
         assert frame.pts is not None
         return Picked(frame, frame.pts, bool(frame.key_frame))
+
+
+def _nominal_span(src: Source) -> int:
+    """One frame duration in stream time-base units, from the stream's frame rate (0 when unknown)."""
+    rate = src.stream.guessed_rate or src.stream.average_rate
+    return max(int(1 / (rate * src.time_base)), 1) if rate else 0
+
+
+def _nonref_is_safe(src: Source) -> bool:
+    """Whether the decoder's "non-reference" frames are referenced by no frame at all.
+
+    HEVC calls a picture non-reference when no picture of its own temporal sub-layer uses it; a higher
+    sub-layer still may. So HEVC qualifies only when its hvcC record says there is one sub-layer.
+    """
+    if src.stream.codec_context.name != "hevc":
+        return True
+    extradata = src.stream.codec_context.extradata or b""
+    # hvcC: configurationVersion 1; byte 21 = constantFrameRate:2 numTemporalLayers:3 temporalIdNested:1 ...
+    return len(extradata) > 22 and extradata[0] == 1 and (extradata[21] >> 3) & 0b111 == 1
 
 
 def _has_index(src: Source) -> bool:
