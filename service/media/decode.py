@@ -23,6 +23,7 @@ import bisect
 import heapq
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import av
 import av.packet
@@ -92,7 +93,7 @@ class FramePicker:
             # before the first index entry some demuxers refuse; the container start is always valid
             self.src.container.seek(0)
 
-    def _keyframe_packet(self, pts: int) -> av.packet.Packet | None:
+    def _keyframe_packet(self, pts: int) -> av.packet.Packet[Any] | None:
         self._seek(pts)
         for n, packet in enumerate(self.src.container.demux(self.src.stream)):
             if packet.size and packet.is_keyframe and packet.pts is not None:
@@ -141,7 +142,7 @@ class FramePicker:
             self.ctx.skip_frame = "NONREF" if on else "DEFAULT"
             self._skipping = on
 
-    def _send(self, packet: av.packet.Packet) -> list[av.video.frame.VideoFrame]:
+    def _send(self, packet: av.packet.Packet[Any]) -> list[av.video.frame.VideoFrame]:
         """Decode one packet, letting the decoder drop it if it is non-reference and shown early enough."""
         if not packet.size:
             self._set_skipping(False)
