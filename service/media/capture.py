@@ -94,7 +94,8 @@ def _capture(src: Source, spec: CaptureSpec, progress: Callable[[int, int], None
     size: tuple[int, int] | None = None
     last_key: int | None = None
     for n, target in enumerate(targets, start=1):
-        picked = _pick(picker, cfg.frame_type, target)
+        then_ms = targets[n].ms if n < len(targets) else None
+        picked = _pick(picker, cfg.frame_type, target, then_ms)
         if picked is None:
             dropped.append(DroppedSlot(target.index, target.ms, "unreadable"))
         elif cfg.frame_type is FrameType.INTRA and picked.pts == last_key:
@@ -130,9 +131,9 @@ def _capture(src: Source, spec: CaptureSpec, progress: Callable[[int, int], None
     )
 
 
-def _pick(picker: FramePicker, frame_type: FrameType, target: Target) -> Picked | None:
+def _pick(picker: FramePicker, frame_type: FrameType, target: Target, then_ms: float | None) -> Picked | None:
     if frame_type is FrameType.NORMAL:
-        return picker.exact_at(target.ms)
+        return picker.exact_at(target.ms, then_ms)
     return picker.keyframe_at(target.ms)
 
 

@@ -9,10 +9,9 @@ the answer is the last frame with pts <= t (decoder output is in presentation or
 reordering is handled by the decoder). Increasing targets keep decoding forward instead of seeking again
 while no keyframe lies between the current position and the next target.
 
-On the way to t, packets displayed more than SKIP_MARGIN_FRAMES frame durations before t go to the decoder
-with `skip_frame=NONREF`: it drops the non-reference frames among them (no other frame predicts from
-them, and they are shown too early to be the answer), and decodes the reference frames as usual, loop
-filter included, so the answer is bit-identical. Irregular timestamps can still put the answer among the
+On the way to t the decoder gets only what the answer needs (feed.py): non-reference frames shown more
+than SKIP_MARGIN_FRAMES frame durations before t are dropped, and when the next target needs a seek
+anyway the decoder is drained at the answer's packet. Irregular timestamps can put the answer among the
 dropped frames; the picker sees it (a dropped pts between the pick and t) and decodes that stretch again
 without skipping.
 """
@@ -20,7 +19,6 @@ without skipping.
 from __future__ import annotations
 
 import bisect
-import heapq
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +27,7 @@ import av
 import av.packet
 import av.video.frame
 
+from service.media.feed import Feed
 from service.media.source import Source
 
 #: after a seek, give up looking for a keyframe packet after this many non-key packets
@@ -55,17 +54,11 @@ class FramePicker:
         self.src = src
         self.ctx = src.stream.codec_context
         self.frames_decoded = 0
-        #: frames the decoder dropped as non-reference, and targets decoded again because of a drop
-        self.frames_skipped = 0
+        #: targets decoded again because their answer was dropped as non-reference
         self.redecodes = 0
-        self._margin = SKIP_MARGIN_FRAMES * _nominal_span(src) if _nonref_is_safe(src) else 0
-        #: packets with a pts below this go to the decoder with skip_frame=NONREF (None: skip nothing)
-        self._skip_before: int | None = None
-        self._skipping = False
-        #: pts of the NONREF packets whose frame has not come out yet (a min-heap)
-        self._sent_nonref: list[int] = []
-        #: the largest pts the decoder dropped since the last seek
-        self._last_dropped: int | None = None
+        span = _nominal_span(src)
+        self._margin = SKIP_MARGIN_FRAMES * span if _nonref_is_safe(src) else 0
+        self._feed = Feed(src, lookahead_from=SKIP_MARGIN_FRAMES * span)
         self._frames: Iterator[av.video.frame.VideoFrame] | None = None
         #: last frame at or before the previous target, and the first frame after it
         self._held: av.video.frame.VideoFrame | None = None
@@ -78,12 +71,20 @@ class FramePicker:
 
     # --- keyframes ----------------------------------------------------------------------------
 
+    @property
+    def frames_skipped(self) -> int:
+        """Frames the decoder dropped as non-reference."""
+        return self._feed.frames_skipped
+
+    @property
+    def packets_sent(self) -> int:
+        """Packets handed to the decoder on the way to exact frames."""
+        return self._feed.packets_sent
+
     def _seek(self, pts: int) -> None:
         self._frames = self._held = self._pending = None
         self._last_key = None
-        self._sent_nonref.clear()
-        self._last_dropped = None
-        self._set_skipping(False)
+        self._feed.restart()
         self.ctx.flush_buffers()
         try:
             self.src.container.seek(
@@ -136,56 +137,15 @@ class FramePicker:
 
     # --- exact frames -------------------------------------------------------------------------
 
-    def _set_skipping(self, on: bool) -> None:
-        if on != self._skipping:
-            # frame threads copy skip_frame from this context with each packet they are handed
-            self.ctx.skip_frame = "NONREF" if on else "DEFAULT"
-            self._skipping = on
-
-    def _send(self, packet: av.packet.Packet[Any]) -> list[av.video.frame.VideoFrame]:
-        """Decode one packet, letting the decoder drop it if it is non-reference and shown early enough."""
-        if not packet.size:
-            self._set_skipping(False)
-            return self.ctx.decode(None)
-        skip = self._skip_before is not None and packet.pts is not None and packet.pts < self._skip_before
-        self._set_skipping(skip)
-        if skip:
-            assert packet.pts is not None
-            heapq.heappush(self._sent_nonref, packet.pts)
-        return self.ctx.decode(packet)
-
-    def _account(self, shown: int | None) -> None:
-        """Frames come out in presentation order: a NONREF packet shown before `shown` was dropped."""
-        sent = self._sent_nonref
-        while sent and (shown is None or sent[0] <= shown):
-            pts = heapq.heappop(sent)
-            if pts != shown:
-                self.frames_skipped += 1
-                self._last_dropped = pts if self._last_dropped is None else max(self._last_dropped, pts)
-
     def _decode_forward(self) -> Iterator[av.video.frame.VideoFrame]:
-        try:
-            for packet in self.src.container.demux(self.src.stream):
-                try:
-                    frames = self._send(packet)
-                except av.InvalidDataError:
-                    # one damaged packet: the decoder conceals it, keep going
-                    continue
-                for frame in frames:
-                    if frame.pts is None:
-                        continue
-                    self._account(frame.pts)
-                    self.frames_decoded += 1
-                    if frame.key_frame:
-                        if self._last_key is not None and frame.pts > self._last_key:
-                            self._gop = max(self._gop, frame.pts - self._last_key)
-                        self._last_key = frame.pts
-                    yield frame
-        except (av.FFmpegError, EOFError):
-            # truncated input: what was decoded so far stands, the rest is EOF
-            pass
-        # EOF: every frame the decoder will give is out, the NONREF packets left were dropped
-        self._account(None)
+        for frame in self._feed.frames():
+            assert frame.pts is not None
+            self.frames_decoded += 1
+            if frame.key_frame:
+                if self._last_key is not None and frame.pts > self._last_key:
+                    self._gop = max(self._gop, frame.pts - self._last_key)
+                self._last_key = frame.pts
+            yield frame
 
     def _next(self) -> av.video.frame.VideoFrame | None:
         if self._pending is not None:
@@ -196,22 +156,35 @@ class FramePicker:
         return next(self._frames, None)
 
     def _can_continue(self, target: int) -> bool:
-        if self._frames is None or self._held is None or self._held.pts is None or self._held.pts > target:
+        if self._frames is None or self._feed.drained:
+            return False
+        if self._held is None or self._held.pts is None or self._held.pts > target:
             return False
         here = self._pending.pts if self._pending is not None and self._pending.pts is not None else self._held.pts
-        if target <= here:
-            return True
-        if self._index:
-            # a keyframe in (here, target]: seeking skips the frames before it
-            i = bisect.bisect_right(self._index, here)
-            return i >= len(self._index) or self._index[i] > target
-        return target - here <= self._gop
+        return target <= here or not self._keyframe_between(here, target)
 
-    def exact_at(self, ms: float) -> Picked | None:
-        """The frame displayed at `ms`: the last frame with pts <= t (the first frame if t precedes it)."""
+    def _keyframe_between(self, here: int, target: int) -> bool:
+        """Whether a keyframe lies in (here, target], so that reaching target costs a seek, not a decode."""
+        if self._index:
+            i = bisect.bisect_right(self._index, here)
+            return i < len(self._index) and self._index[i] <= target
+        return target - here > self._gop
+
+    def exact_at(self, ms: float, then_ms: float | None = None) -> Picked | None:
+        """The frame displayed at `ms`: the last frame with pts <= t (the first frame if t precedes it).
+
+        `then_ms` is the next exact target the caller will ask for (None: there is none), so that the
+        decoder can stop at this answer when reaching the next one needs a seek anyway.
+        """
         target = self.src.pts_of(ms)
+        then = self.src.pts_of(then_ms) if then_ms is not None else None
+        last = then is None or then < target or self._keyframe_between(target, then)
+        return self._exact_at(target, drain=last)
+
+    def _exact_at(self, target: int, *, drain: bool) -> Picked | None:
+        self._feed.drain_for = target if drain else None
         picked = self._exact(target, skip=self._margin > 0, seek=not self._can_continue(target))
-        if self._skip_before is not None and self._dropped_answer(target):
+        if self._feed.skip_before is not None and self._dropped_answer(target):
             # irregular timestamps: decode the stretch again, every frame of it
             self.redecodes += 1
             picked = self._exact(target, skip=False, seek=True)
@@ -223,10 +196,11 @@ class FramePicker:
         Every dropped frame is shown before t, so one shown after that kept frame, or any when no frame
         at or before t was kept, was the frame displayed at t.
         """
-        if self._last_dropped is None:
+        dropped = self._feed.last_dropped
+        if dropped is None:
             return False
         held = self._held.pts if self._held is not None else None
-        return held is None or held > target or self._last_dropped > held
+        return held is None or held > target or dropped > held
 
     def _exact(self, target: int, *, skip: bool, seek: bool) -> Picked | None:
         seek_to = target
@@ -234,15 +208,20 @@ class FramePicker:
         if seek:
             self._seek(seek_to)
             self._frames = self._decode_forward()
-        self._skip_before = target - self._margin if skip else None
+        self._feed.skip_before = target - self._margin if skip else None
         prev = self._held
         while True:
             frame = self._next()
             if frame is None:
+                self._held = prev
+                if prev is None or prev.pts is None:
+                    return None
+                # drained at the answer: every frame shown at or before t is out
+                if self._feed.drained:
+                    return self._picked(prev)
                 # EOF: the last frame is shown at t only if t falls within its display time; a
                 # truncated file ends early and the target is unreadable
-                self._held = prev
-                if prev is None or prev.pts is None or target >= prev.pts + self._frame_span(prev):
+                if target >= prev.pts + self._frame_span(prev):
                     return None
                 return self._picked(prev)
             assert frame.pts is not None
@@ -262,12 +241,12 @@ class FramePicker:
 
     def frames_from(self, ms: float, end_ms: float) -> Iterator[Picked]:
         """The frame displayed at `ms`, then every following frame shown before `end_ms`."""
-        first = self.exact_at(ms)
+        first = self._exact_at(self.src.pts_of(ms), drain=False)
         if first is None:
             return
         yield first
         # every frame of the window is wanted: none may be dropped
-        self._skip_before = None
+        self._feed.skip_before = None
         end = self.src.pts_of(end_ms)
         while True:
             frame = self._next()

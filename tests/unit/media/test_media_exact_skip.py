@@ -1,9 +1,10 @@
-"""Exact frames decoded with non-reference frames skipped are the frames a full decode shows.
+"""Exact frames decoded with only what the answer needs are the frames a full decode shows.
 
 The oracle decodes every frame of the clip from the start, without seeking or skipping. The picker must
 give, for targets on every frame and just before every next frame (so on I, P, B-reference and B
 frames, and in the gaps of a variable frame rate), a frame with the oracle's pts and the oracle's exact
-pixels, while the decoder drops non-reference frames on the way.
+pixels, while the decoder drops non-reference frames on the way and, when the next target needs a
+seek, stops at the answer's packet (MP4) instead of decoding on through its output delay.
 """
 
 from __future__ import annotations
@@ -95,8 +96,10 @@ def targets_ms(src: Source, oracle: Oracle) -> list[float]:
     return times
 
 
-def mismatches(src: Source, oracle: Oracle, picker: FramePicker, ms: float) -> list[tuple[float, int | None, int]]:
-    picked = picker.exact_at(ms)
+def mismatches(
+    src: Source, oracle: Oracle, picker: FramePicker, ms: float, then_ms: float | None = None
+) -> list[tuple[float, int | None, int]]:
+    picked = picker.exact_at(ms, then_ms)
     expected = oracle.at(src.pts_of(ms))
     if picked is None or picked.pts != oracle.pts[expected] or mf.frame_pixels(picked.frame) != oracle.pixels[expected]:
         return [(ms, picked.pts if picked else None, oracle.pts[expected])]
@@ -104,16 +107,18 @@ def mismatches(src: Source, oracle: Oracle, picker: FramePicker, ms: float) -> l
 
 
 @pytest.mark.parametrize("threads", [1, 2], ids=["1-thread", "2-frame-threads"])
-def test_every_target_after_a_seek_is_the_full_decodes_frame(clip: tuple[Clip, Path], threads: int) -> None:
+@pytest.mark.parametrize("last", [True, False], ids=["last-target", "more-to-come"])
+def test_every_target_after_a_seek_is_the_full_decodes_frame(clip: tuple[Clip, Path], threads: int, last: bool) -> None:
     spec, path = clip
     oracle = full_decode(path)
     skipped = redecodes = decoded = 0
     wrong = []
     with open_source(str(path), threads=threads) as src:
         for ms in targets_ms(src, oracle):
-            # a fresh picker per target: seek to the keyframe, then decode (and skip) up to the target
+            # a fresh picker per target: seek to the keyframe, then decode (and skip) up to the target;
+            # as the last target the decoder may be drained at the answer, else it must stay usable
             picker = FramePicker(src)
-            wrong += mismatches(src, oracle, picker, ms)
+            wrong += mismatches(src, oracle, picker, ms, None if last else ms + 1)
             skipped += picker.frames_skipped
             redecodes += picker.redecodes
             decoded += picker.frames_decoded
@@ -134,11 +139,32 @@ def test_a_series_decoding_forward_is_the_full_decodes_frames(clip: tuple[Clip, 
     wrong = []
     with open_source(str(path)) as src:
         picker = FramePicker(src)
-        # increasing targets 0.3 s apart: the picker keeps decoding forward, skipping between targets
-        for ms in [300.0 * k + 7 for k in range(int(src.duration_ms / 300))]:
-            wrong += mismatches(src, oracle, picker, ms)
+        # increasing targets 0.3 s apart: the picker keeps decoding forward, skipping between targets,
+        # and seeks (after draining at the answer) where a keyframe lies before the next one
+        times = [300.0 * k + 7 for k in range(int(src.duration_ms / 300))]
+        for ms, then_ms in zip(times, [*times[1:], None], strict=True):
+            wrong += mismatches(src, oracle, picker, ms, then_ms)
     assert wrong == []
     assert (picker.frames_skipped > 0) is spec.skips
+
+
+@pytest.mark.parametrize("threads", [1, 2], ids=["1-thread", "2-frame-threads"])
+def test_the_decoder_stops_at_the_answer_when_the_next_target_needs_a_seek(h264: Path, threads: int) -> None:
+    with open_source(str(h264), threads=threads) as src:
+        # the keyframe at 2 s, and nothing after: its own packet is all the decoder needs
+        last = FramePicker(src)
+        assert last.exact_at(2000) is not None
+        assert last.packets_sent == 1
+        # the next target 4 s on is past the next keyframe: a seek anyway, so the same
+        far = FramePicker(src)
+        assert far.exact_at(2000, 6000) is not None
+        assert far.packets_sent == 1
+        # the next target 40 ms on continues from here: the decoder keeps going through its delay
+        near = FramePicker(src)
+        first = near.exact_at(2000, 2040)
+        assert first is not None and near.packets_sent > 1
+        then = near.exact_at(2040)
+        assert then is not None and then.pts > first.pts
 
 
 def test_capture_reports_the_frames_it_skipped(run: Run, h264: Path) -> None:
