@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from benchmarks.cases import CASES, JPEG_QUALITY, Case, FfmpegWay
@@ -165,7 +165,10 @@ def time_ours(
 
 
 def time_ffmpeg(way: FfmpegWay, clip: Path, keep: Path, runs: int, quiet: Quiet, others: list[float]) -> list[float]:
-    return [timed(lambda: way.run(clip, keep), keep, quiet, others) for _ in range(1 if way.once else runs)]
+    if way.once:
+        # a slow variant that only shows which way is the anchor: one run, never run again
+        return [timed(lambda: way.run(clip, keep), keep, replace(quiet, retries=0), others)]
+    return [timed(lambda: way.run(clip, keep), keep, quiet, others) for _ in range(runs)]
 
 
 def cross_check(row: Row, ours: CaptureResult, theirs: Path) -> None:

@@ -110,9 +110,26 @@ def _machine_cpu_s() -> float:
 
 
 def _own_cpu_s() -> float:
-    """CPU seconds of this process and of its children that have ended (ffmpeg runs)."""
+    """CPU seconds of this process, of its children that have ended (ffmpeg runs) and of the live ones
+    (a process pool's workers)."""
     t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
+    return t.user + t.system + t.children_user + t.children_system + _live_children_cpu_s()
+
+
+def _live_children_cpu_s() -> float:
+    me, total = os.getpid(), 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        # after the command: state, ppid, …, utime (12th), stime (13th)
+        if int(fields[1]) == me:
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 class OthersLoad:
