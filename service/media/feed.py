@@ -49,7 +49,8 @@ class Feed:
         self.packets_sent = 0
         self.frames_skipped = 0
         self.last_dropped: int | None = None
-        #: the decoder was drained at an answer: frames after it need a seek and a restart
+        #: this run of decoding ends at an answer (the decoder is or will be drained there): frames after it
+        #: need a seek and a restart
         self.drained = False
         self._can_drain = src.container.format.name in DTS_STORED
         #: look ahead for the answer's packet once packets are decoded this close (pts units) to t
@@ -80,11 +81,12 @@ class Feed:
                 if send is None:
                     yield from self._decode(packet)
                     continue
-                # the answer's packet is among the first `send`: decode those, then drain
+                # the answer's packet is among the first `send`: decode those, then drain. Flagged first,
+                # so that no later target tries to go on from here while those frames come out.
+                self.drained = True
                 for queued in [packet, *ahead][:send]:
                     yield from self._decode(queued)
                 ahead.clear()
-                self.drained = True
                 self._set_skipping(False)
                 yield from self._out(self.ctx.decode(None))
                 break
