@@ -69,8 +69,6 @@ class FramePicker:
         self._last_keyframe: Picked | None = None
         self._index = sorted(e.timestamp for e in src.stream.index_entries if e.is_keyframe) if _has_index(src) else []
 
-    # --- keyframes ----------------------------------------------------------------------------
-
     @property
     def frames_skipped(self) -> int:
         """Frames the decoder dropped as non-reference."""
@@ -80,6 +78,8 @@ class FramePicker:
     def packets_sent(self) -> int:
         """Packets handed to the decoder on the way to exact frames."""
         return self._feed.packets_sent
+
+    # --- keyframes ----------------------------------------------------------------------------
 
     def _seek(self, pts: int) -> None:
         self._frames = self._held = self._pending = None
