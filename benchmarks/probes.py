@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -94,3 +96,61 @@ def decode_all_s(clip: Path, threads: int) -> tuple[float, int]:
         for _ in container.decode(stream):
             frames += 1
     return time.perf_counter() - started, frames
+
+
+# --- load of other users on a shared machine -----------------------------------------------------------
+
+
+def _machine_cpu_s() -> float:
+    """CPU seconds the whole machine has been busy (all cores), from /proc/stat."""
+    with open("/proc/stat", encoding="ascii") as handle:
+        values = [int(v) for v in handle.readline().split()[1:]]
+    idle = values[3] + values[4]
+    return (sum(values) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu_s() -> float:
+    """CPU seconds of this process, of its children that have ended (ffmpeg runs) and of the live ones
+    (a process pool's workers)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system + _live_children_cpu_s()
+
+
+def _live_children_cpu_s() -> float:
+    me, total = os.getpid(), 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        # after the command: state, ppid, …, utime (12th), stime (13th)
+        if int(fields[1]) == me:
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+class OthersLoad:
+    """Cores used by everything but this process tree between `start()` and `stop()`."""
+
+    def start(self) -> None:
+        self._t0, self._machine, self._own = time.monotonic(), _machine_cpu_s(), _own_cpu_s()
+
+    def stop(self) -> float:
+        wall = time.monotonic() - self._t0
+        others = (_machine_cpu_s() - self._machine) - (_own_cpu_s() - self._own)
+        return max(others, 0.0) / wall if wall > 0 else 0.0
+
+
+def wait_quiet(below: float, longest_s: float) -> float:
+    """Wait (at most `longest_s`) until other users' load falls under `below` cores; return the last load."""
+    deadline = time.monotonic() + longest_s
+    while True:
+        meter = OthersLoad()
+        meter.start()
+        time.sleep(2)
+        load = meter.stop()
+        if load < below or time.monotonic() >= deadline:
+            return load

@@ -258,6 +258,7 @@ def report(
         ],
         "duration_ms": result.duration_ms,
         "frames_decoded": result.frames_decoded,
+        "frames_skipped": result.frames_skipped,
         "bytes_read": result.bytes_read,
         "stats": result.stats,
     }

@@ -8,10 +8,12 @@ scale, so a test knows exactly which frame the engine captured.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 
 import av
+import av.video.frame
 from PIL import Image, ImageDraw
 
 WIDTH, HEIGHT = 320, 180
@@ -71,12 +73,20 @@ def make_video(
     faststart: bool = False,
     audio: bool = False,
     noise: bool = False,
+    options: dict[str, str] | None = None,
+    frame_ms: Sequence[int] | None = None,
 ) -> Path:
-    """Encode `seconds` of indexed frames; frame i is shown at (start_frames + i) / fps."""
-    options = {"movflags": "+faststart"} if faststart else {}
-    with av.open(str(path), "w", options=options) as out:
+    """Encode `seconds` of indexed frames; frame i is shown at (start_frames + i) / fps.
+
+    `options` are extra encoder options (e.g. x264's `b-pyramid`); `frame_ms` gives every frame's display
+    time in ms instead (variable frame rate, time base 1/1000; `seconds` and `start_frames` are ignored).
+    """
+    container_options = {"movflags": "+faststart"} if faststart else {}
+    with av.open(str(path), "w", options=container_options) as out:
         stream = out.add_stream(codec, rate=fps)
         stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+        if frame_ms is not None:
+            stream.codec_context.time_base = stream.time_base = Fraction(1, 1000)
         stream.codec_context.gop_size = gop
         if codec == "libx264":
             stream.codec_context.options = {
@@ -99,13 +109,16 @@ def make_video(
                 "crf": "30",
                 "b": "0",
             }
+        stream.codec_context.options = {**stream.codec_context.options, **(options or {})}
         if rotation:
             stream.set_display_rotation(rotation)
         audio_stream = out.add_stream("aac", rate=48000) if audio else None
-        for i in range(round(seconds * fps)):
+        times = [(start_frames + i, Fraction(1, fps)) for i in range(round(seconds * fps))]
+        if frame_ms is not None:
+            times = [(ms, Fraction(1, 1000)) for ms in frame_ms]
+        for i, (pts, time_base) in enumerate(times):
             frame = av.VideoFrame.from_image(frame_image(i, size, black=i < black_frames, noise=noise))
-            frame.pts = start_frames + i
-            frame.time_base = Fraction(1, fps)
+            frame.pts, frame.time_base = pts, time_base
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
         if audio_stream is not None:
@@ -153,3 +166,13 @@ def load(path: str | Path) -> Image.Image:
     """An output image read fully into memory (and its file closed: tests run with warnings as errors)."""
     with Image.open(path) as image:
         return image.convert("RGB")
+
+
+def frame_pixels(frame: av.video.frame.VideoFrame) -> bytes:
+    """A decoded frame's picture, plane by plane without the line padding: equal bytes, identical frames."""
+    out = bytearray()
+    for plane in frame.planes:
+        data, stride = bytes(plane), plane.line_size
+        for row in range(plane.height):
+            out += data[row * stride : row * stride + plane.width]
+    return bytes(out)

@@ -179,6 +179,8 @@ class CaptureResult:
     artifacts: tuple[Artifact, ...]
     duration_ms: int = 0
     frames_decoded: int = 0
+    #: non-reference frames the decoder dropped on the way to exact targets
+    frames_skipped: int = 0
     bytes_read: int = 0
     stats: dict[str, float] = field(default_factory=dict)
 

@@ -110,7 +110,8 @@ def _capture(src: Source, spec: CaptureSpec, progress: Callable[[int, int], None
     size: tuple[int, int] | None = None
     last_key: int | None = None
     for n, target in enumerate(targets, start=1):
-        picked = _pick(picker, cfg.frame_type, target)
+        then_ms = targets[n].ms if n < len(targets) else None
+        picked = _pick(picker, cfg.frame_type, target, then_ms)
         if picked is None:
             dropped.append(DroppedSlot(target.index, target.ms, "unreadable"))
         elif cfg.frame_type is FrameType.INTRA and picked.pts == last_key:
@@ -155,6 +156,7 @@ def _capture(src: Source, spec: CaptureSpec, progress: Callable[[int, int], None
         artifacts=tuple(artifacts),
         duration_ms=src.duration_ms,
         frames_decoded=picker.frames_decoded,
+        frames_skipped=picker.frames_skipped,
         bytes_read=src.bytes_read,
     )
 
@@ -182,9 +184,9 @@ def _check_fits(spec: CaptureSpec, src: Source, output: tuple[int, int], sheet: 
         )
 
 
-def _pick(picker: FramePicker, frame_type: FrameType, target: Target) -> Picked | None:
+def _pick(picker: FramePicker, frame_type: FrameType, target: Target, then_ms: float | None) -> Picked | None:
     if frame_type is FrameType.NORMAL:
-        return picker.exact_at(target.ms)
+        return picker.exact_at(target.ms, then_ms)
     return picker.keyframe_at(target.ms)
 
 

@@ -8,6 +8,12 @@ Exact frames: seek backward to the keyframe before t and decode forward until th
 the answer is the last frame with pts <= t (decoder output is in presentation order, so B-frame
 reordering is handled by the decoder). Increasing targets keep decoding forward instead of seeking again
 while no keyframe lies between the current position and the next target.
+
+On the way to t the decoder gets only what the answer needs (feed.py): non-reference frames shown more
+than SKIP_MARGIN_FRAMES frame durations before t are dropped, and when the next target needs a seek
+anyway the decoder is drained at the answer's packet. Irregular timestamps can put the answer among the
+dropped frames; the picker sees it (a dropped pts between the pick and t) and decodes that stretch again
+without skipping.
 """
 
 from __future__ import annotations
@@ -15,17 +21,21 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import av
 import av.packet
 import av.video.frame
 
+from service.media.feed import Feed
 from service.media.source import Source
 
 #: after a seek, give up looking for a keyframe packet after this many non-key packets
 MAX_PACKETS_TO_KEYFRAME = 2000
 #: a seek can land on a keyframe whose dts <= t < pts (B-frame delay); retry this many times earlier
 SEEK_RETRIES = 3
+#: non-reference frames shown at least this many nominal frame durations before the target are not decoded
+SKIP_MARGIN_FRAMES = 2
 
 
 @dataclass(slots=True)
@@ -44,6 +54,11 @@ class FramePicker:
         self.src = src
         self.ctx = src.stream.codec_context
         self.frames_decoded = 0
+        #: targets decoded again because their answer was dropped as non-reference
+        self.redecodes = 0
+        span = _nominal_span(src)
+        self._margin = SKIP_MARGIN_FRAMES * span if _nonref_is_safe(src) else 0
+        self._feed = Feed(src, lookahead_from=SKIP_MARGIN_FRAMES * span)
         self._frames: Iterator[av.video.frame.VideoFrame] | None = None
         #: last frame at or before the previous target, and the first frame after it
         self._held: av.video.frame.VideoFrame | None = None
@@ -54,11 +69,22 @@ class FramePicker:
         self._last_keyframe: Picked | None = None
         self._index = sorted(e.timestamp for e in src.stream.index_entries if e.is_keyframe) if _has_index(src) else []
 
+    @property
+    def frames_skipped(self) -> int:
+        """Frames the decoder dropped as non-reference."""
+        return self._feed.frames_skipped
+
+    @property
+    def packets_sent(self) -> int:
+        """Packets handed to the decoder on the way to exact frames."""
+        return self._feed.packets_sent
+
     # --- keyframes ----------------------------------------------------------------------------
 
     def _seek(self, pts: int) -> None:
         self._frames = self._held = self._pending = None
         self._last_key = None
+        self._feed.restart()
         self.ctx.flush_buffers()
         try:
             self.src.container.seek(
@@ -68,7 +94,7 @@ class FramePicker:
             # before the first index entry some demuxers refuse; the container start is always valid
             self.src.container.seek(0)
 
-    def _keyframe_packet(self, pts: int) -> av.packet.Packet | None:
+    def _keyframe_packet(self, pts: int) -> av.packet.Packet[Any] | None:
         self._seek(pts)
         for n, packet in enumerate(self.src.container.demux(self.src.stream)):
             if packet.size and packet.is_keyframe and packet.pts is not None:
@@ -115,27 +141,14 @@ class FramePicker:
     # --- exact frames -------------------------------------------------------------------------
 
     def _decode_forward(self) -> Iterator[av.video.frame.VideoFrame]:
-        try:
-            for packet in self.src.container.demux(self.src.stream):
-                try:
-                    frames = self.ctx.decode(packet if packet.size else None)
-                except av.InvalidDataError:
-                    # one damaged packet: the decoder conceals it, keep going
-                    continue
-                for frame in frames:
-                    if frame.pts is None:
-                        continue
-                    self.frames_decoded += 1
-                    if frame.key_frame:
-                        if self._last_key is not None and frame.pts > self._last_key:
-                            self._gop = max(self._gop, frame.pts - self._last_key)
-                        self._last_key = frame.pts
-                    yield frame
-        except MemoryError:
-            raise
-        except (av.FFmpegError, EOFError):
-            # truncated input: what was decoded so far stands, the rest is EOF
-            return
+        for frame in self._feed.frames():
+            assert frame.pts is not None
+            self.frames_decoded += 1
+            if frame.key_frame:
+                if self._last_key is not None and frame.pts > self._last_key:
+                    self._gop = max(self._gop, frame.pts - self._last_key)
+                self._last_key = frame.pts
+            yield frame
 
     def _next(self) -> av.video.frame.VideoFrame | None:
         if self._pending is not None:
@@ -146,34 +159,73 @@ class FramePicker:
         return next(self._frames, None)
 
     def _can_continue(self, target: int) -> bool:
-        if self._frames is None or self._held is None or self._held.pts is None or self._held.pts > target:
+        if self._frames is None or self._feed.drained:
+            return False
+        if self._held is None or self._held.pts is None or self._held.pts > target:
             return False
         here = self._pending.pts if self._pending is not None and self._pending.pts is not None else self._held.pts
-        if target <= here:
-            return True
-        if self._index:
-            # a keyframe in (here, target]: seeking skips the frames before it
-            i = bisect.bisect_right(self._index, here)
-            return i >= len(self._index) or self._index[i] > target
-        return target - here <= self._gop
+        return target <= here or not self._keyframe_between(here, target)
 
-    def exact_at(self, ms: float) -> Picked | None:
-        """The frame displayed at `ms`: the last frame with pts <= t (the first frame if t precedes it)."""
+    def _keyframe_between(self, here: int, target: int) -> bool:
+        """Whether a keyframe lies in (here, target], so that reaching target costs a seek, not a decode."""
+        if self._index:
+            i = bisect.bisect_right(self._index, here)
+            return i < len(self._index) and self._index[i] <= target
+        return target - here > self._gop
+
+    def exact_at(self, ms: float, then_ms: float | None = None) -> Picked | None:
+        """The frame displayed at `ms`: the last frame with pts <= t (the first frame if t precedes it).
+
+        `then_ms` is the next exact target the caller will ask for (None: there is none), so that the
+        decoder can stop at this answer when reaching the next one needs a seek anyway.
+        """
         target = self.src.pts_of(ms)
+        then = self.src.pts_of(then_ms) if then_ms is not None else None
+        last = then is None or then < target or self._keyframe_between(target, then)
+        return self._exact_at(target, drain=last)
+
+    def _exact_at(self, target: int, *, drain: bool) -> Picked | None:
+        self._feed.drain_for = target if drain else None
+        picked = self._exact(target, skip=self._margin > 0, seek=not self._can_continue(target))
+        if self._feed.skip_before is not None and self._dropped_answer(target):
+            # irregular timestamps: decode the stretch again, every frame of it
+            self.redecodes += 1
+            picked = self._exact(target, skip=False, seek=True)
+        return picked
+
+    def _dropped_answer(self, target: int) -> bool:
+        """Whether a dropped frame is shown after the last frame kept at or before t (so it was the answer).
+
+        Every dropped frame is shown before t, so one shown after that kept frame, or any when no frame
+        at or before t was kept, was the frame displayed at t.
+        """
+        dropped = self._feed.last_dropped
+        if dropped is None:
+            return False
+        held = self._held.pts if self._held is not None else None
+        return held is None or held > target or dropped > held
+
+    def _exact(self, target: int, *, skip: bool, seek: bool) -> Picked | None:
         seek_to = target
         retries = SEEK_RETRIES
-        if not self._can_continue(target):
+        if seek:
             self._seek(seek_to)
             self._frames = self._decode_forward()
+        self._feed.skip_before = target - self._margin if skip else None
         prev = self._held
         while True:
             frame = self._next()
             if frame is None:
+                self._held = prev
+                if prev is None or prev.pts is None:
+                    return None
+                # drained at the answer: every frame shown at or before t is out
+                if self._feed.drained:
+                    return self._picked(prev)
                 # EOF: the last frame is shown at t only if t falls within its display time; a
                 # truncated file ends early and the target is unreadable
-                if prev is None or prev.pts is None or target >= prev.pts + self._frame_span(prev):
+                if target >= prev.pts + self._frame_span(prev):
                     return None
-                self._held = prev
                 return self._picked(prev)
             assert frame.pts is not None
             if frame.pts > target:
@@ -192,10 +244,12 @@ class FramePicker:
 
     def frames_from(self, ms: float, end_ms: float) -> Iterator[Picked]:
         """The frame displayed at `ms`, then every following frame shown before `end_ms`."""
-        first = self.exact_at(ms)
+        first = self._exact_at(self.src.pts_of(ms), drain=False)
         if first is None:
             return
         yield first
+        # every frame of the window is wanted: none may be dropped
+        self._feed.skip_before = None
         end = self.src.pts_of(end_ms)
         while True:
             frame = self._next()
@@ -218,6 +272,25 @@ class FramePicker:
     def _picked(frame: av.video.frame.VideoFrame) -> Picked:
         assert frame.pts is not None
         return Picked(frame, frame.pts, bool(frame.key_frame))
+
+
+def _nominal_span(src: Source) -> int:
+    """One frame duration in stream time-base units, from the stream's frame rate (0 when unknown)."""
+    rate = src.stream.guessed_rate or src.stream.average_rate
+    return max(int(1 / (rate * src.time_base)), 1) if rate else 0
+
+
+def _nonref_is_safe(src: Source) -> bool:
+    """Whether the decoder's "non-reference" frames are referenced by no frame at all.
+
+    HEVC calls a picture non-reference when no picture of its own temporal sub-layer uses it; a higher
+    sub-layer still may. So HEVC qualifies only when its hvcC record says there is one sub-layer.
+    """
+    if src.stream.codec_context.name != "hevc":
+        return True
+    extradata = src.stream.codec_context.extradata or b""
+    # hvcC: configurationVersion 1; byte 21 = constantFrameRate:2 numTemporalLayers:3 temporalIdNested:1 ...
+    return len(extradata) > 22 and extradata[0] == 1 and (extradata[21] >> 3) & 0b111 == 1
 
 
 def _has_index(src: Source) -> bool:

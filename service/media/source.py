@@ -7,6 +7,7 @@ exception crosses the process-pool boundary by pickling.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from fractions import Fraction
 from types import TracebackType
@@ -45,6 +46,7 @@ SUPPORTED_DEMUXERS = (
 OPEN_OPTIONS = {"protocol_whitelist": "none", "format_whitelist": ",".join(SUPPORTED_DEMUXERS)}
 #: AVIO buffer for a local file: the page cache makes small reads pointless, a call per 64 KiB is cheap
 LOCAL_BUFFER_SIZE = 64 * 1024
+_DURATION_TAG = re.compile(r"(\d+):([0-5]\d):(\d{1,2}(?:\.\d{1,9})?)")
 
 
 def content_bad(exc: BaseException) -> MediaContentBad:
@@ -128,6 +130,12 @@ def _duration_ms(container: av.container.InputContainer, stream: av.video.stream
     if stream.duration:
         # mp4/mov: from the track header, already relative to the first frame
         return round(stream.duration * tb * 1000)
+    end_s = _track_end_tag(stream)
+    if end_s is not None:
+        # Matroska/WebM from FFmpeg (and mkvmerge): the track's end time, filled in when the file is
+        # finalized, so an unfinished recording has none and is measured below. Like an mp4 whose moov
+        # comes first, a finished file cut short keeps it; its missing targets are dropped as unreadable.
+        return max(round((end_s - start * tb) * 1000), 0)
     # Matroska/WebM/TS: container.duration is the segment length in some demuxers and the span since the
     # first timestamp in others, so measure instead: seek to the last keyframe and read to the end (one
     # GOP of packets). A truncated file thereby reports its readable length.
@@ -135,6 +143,15 @@ def _duration_ms(container: av.container.InputContainer, stream: av.video.stream
     if end is not None:
         return max(round((end - start) * tb * 1000), 0)
     return round((container.duration or 0) / av.time_base * 1000)
+
+
+def _track_end_tag(stream: av.video.stream.VideoStream) -> Fraction | None:
+    """The track's `DURATION` tag ("HH:MM:SS.fffffffff", the end time of its last frame) in seconds."""
+    match = _DURATION_TAG.fullmatch(stream.metadata.get("DURATION", "").strip())
+    if match is None:
+        return None
+    hours, minutes, seconds = match.groups()
+    return Fraction(int(hours) * 3600 + int(minutes) * 60) + Fraction(seconds)
 
 
 def _probe_end(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> int | None:

@@ -193,6 +193,7 @@ class JobHandler:
             stats={
                 "DurationMs": result.duration_ms,
                 "FramesDecoded": result.frames_decoded,
+                "FramesSkipped": result.frames_skipped,
                 "BytesRead": result.bytes_read,
                 **result.stats,
             },

@@ -69,3 +69,5 @@ async def test_allow_listed_url_is_read_with_ranges(
     # Every request was a bounded range, and no more than the file was fetched.
     assert RANGES and all(r and r.startswith("bytes=") and r.split("-")[1] for r in RANGES), RANGES
     assert 0 < job["Stats"]["BytesRead"] <= long_clip.stat().st_size
+    # 45 s is 25 frames into its GOP: the non-reference frames before it were dropped, not decoded
+    assert job["Stats"]["FramesSkipped"] > 0
