@@ -41,6 +41,7 @@ up: $(BIN)/.installed
 test: $(BIN)/.installed $(TOOLS)/bin/checkov $(NODE_PACKAGES)
 	$(BIN)/ruff check service tests benchmarks
 	$(BIN)/ruff format --check service tests benchmarks
+	$(BIN)/mypy
 	CHECKOV=$(CURDIR)/$(TOOLS)/bin/checkov $(BIN)/pytest
 
 # Skip the slow tests while iterating.
@@ -49,6 +50,7 @@ test-fast: $(BIN)/.installed $(NODE_PACKAGES)
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check service tests benchmarks
+	$(BIN)/mypy
 
 format: $(BIN)/.installed
 	$(BIN)/ruff format service tests benchmarks

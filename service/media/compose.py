@@ -63,7 +63,8 @@ def render(frame: av.video.frame.VideoFrame, size: tuple[int, int]) -> Image.Ima
     coded = (height, width) if rotation in (90, 270) else (width, height)
     rgb = frame.reformat(width=coded[0], height=coded[1], format="rgb24")
     plane = rgb.planes[0]
-    image = Image.frombuffer("RGB", coded, plane, "raw", "RGB", plane.line_size, 1)
+    # a VideoPlane exports the buffer protocol, which Pillow reads; its stubs only name bytes and arrays
+    image = Image.frombuffer("RGB", coded, plane, "raw", "RGB", plane.line_size, 1)  # type: ignore[arg-type]
     if rotation:
         return image.transpose(_TRANSPOSE[rotation])
     # frombuffer already copied the pixels: Pillow maps only 1- and 4-byte modes, RGB is unpacked. A second

@@ -103,19 +103,27 @@ class FramePicker:
                 break
         return None
 
+    def _keyframe_for(self, target: int) -> av.packet.Packet[Any] | None:
+        """The packet of the keyframe shown at or before `target`: a seek can land on a keyframe whose
+        dts <= t < pts (B-frame delay), so a keyframe shown after t sends the seek earlier."""
+        seek_to = target
+        packet = None
+        for _ in range(SEEK_RETRIES + 1):
+            packet = self._keyframe_packet(seek_to)
+            if packet is None or packet.pts is None:
+                return None
+            if packet.pts <= target or seek_to <= self.src.start_pts:
+                break
+            seek_to = min(seek_to, packet.dts if packet.dts is not None else packet.pts) - 1
+        return packet
+
     def keyframe_at(self, ms: float) -> Picked | None:
         """The keyframe displayed at or before `ms` (the first keyframe if `ms` precedes it), or None."""
         target = self.src.pts_of(ms)
-        seek_to = target
         try:
-            for _ in range(SEEK_RETRIES + 1):
-                packet = self._keyframe_packet(seek_to)
-                if packet is None:
-                    return None
-                assert packet.pts is not None
-                if packet.pts <= target or seek_to <= self.src.start_pts:
-                    break
-                seek_to = min(seek_to, packet.dts if packet.dts is not None else packet.pts) - 1
+            packet = self._keyframe_for(target)
+            if packet is None or packet.pts is None:
+                return None
             if self._last_keyframe is not None and self._last_keyframe.pts == packet.pts:
                 # the slot before used this keyframe already (intra slots closer than a GOP): no decode
                 return self._last_keyframe
