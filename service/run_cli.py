@@ -12,7 +12,6 @@ template (ICE-style message), 130 interrupted.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import sys
@@ -24,6 +23,7 @@ from typing import Any, TextIO
 
 from service.domain.fields import Field, Kind, snake_case
 from service.domain.models import CaptureResult, CaptureSpec, SnapshotConfig
+from service.domain.records import api_names, artifact_record, capture_stats
 from service.domain.snapshot_config import check_output_naming, merge_overrides, parse_config, to_ice
 from service.domain.snapshot_fields import SNAPSHOT_FIELDS, SPRITE_OBJECT
 from service.domain.snapshot_fields import SPRITE_FIELDS as SPRITE_FIELDS_DECLARED
@@ -239,28 +239,16 @@ def place_artifacts(result: CaptureResult, directory: Path) -> dict[str, str]:
 def report(
     result: CaptureResult, args: argparse.Namespace, config: SnapshotConfig, placed: dict[str, str]
 ) -> dict[str, Any]:
+    """The run as GetSnapshotJob would show it (`domain/records.py`), plus where each file went (`Path`)."""
     return {
-        "input": args.input,
-        "output": args.output,
-        "config": to_ice(config),
-        "count": result.count,
-        "images": [{**dataclasses.asdict(i), "path": placed.get(i.key)} for i in result.images],
-        "dropped": [dataclasses.asdict(d) for d in result.dropped],
-        "files": [
-            {
-                "key": a.key,
-                "path": placed.get(a.key),
-                "content_type": a.content_type,
-                "bytes": a.bytes,
-                **({"stream_inf": a.stream_inf} if a.stream_inf else {}),
-            }
-            for a in result.artifacts
-        ],
-        "duration_ms": result.duration_ms,
-        "frames_decoded": result.frames_decoded,
-        "frames_skipped": result.frames_skipped,
-        "bytes_read": result.bytes_read,
-        "stats": result.stats,
+        "Input": args.input,
+        "Output": args.output,
+        "TemplateConfig": to_ice(config),
+        "Count": result.count,
+        "Images": [{**api_names(i), "Path": placed.get(i.key)} for i in result.images],
+        "DroppedSlots": [api_names(d) for d in result.dropped],
+        "Artifacts": [{**artifact_record(a), "Path": placed.get(a.key)} for a in result.artifacts],
+        "Stats": capture_stats(result),
     }
 
 
@@ -318,7 +306,7 @@ def run(args: argparse.Namespace) -> int:
     # One line of what was done, whether or not a bar ran: a script or a log wants it as much as a person.
     print(
         f"{result.count} image(s), {len(placed)} file(s) in {directory}/ "
-        f"({result.stats.get('capture_s', 0):.2f} s, {len(result.dropped)} slot(s) dropped)",
+        f"({result.capture_ms / 1000:.2f} s, {len(result.dropped)} slot(s) dropped)",
         file=sys.stderr,
     )
     if args.report:

@@ -2,7 +2,7 @@
 
 `snapshotd worker` (2 capture processes) joins the API; a queue is bound to the events exchange before
 the first job. Each job's own timestamps (created, started, finished) split the time into legs, and the
-capture time it reports (GetSnapshotJob → Stats.capture_s) is subtracted to give the service overhead.
+capture time it reports (GetSnapshotJob → Stats.CaptureMs) is subtracted to give the service overhead.
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ async def e2e_suite(env: Environment, opts: argparse.Namespace) -> dict[str, Any
                             "event_status": event["MessageBody"]["Status"],
                             "submit_s": t_accepted - t0,
                             "e2e_s": t_event - t0,
-                            "capture_s": float(job.get("Stats", {}).get("capture_s", 0.0)),
+                            "capture_s": float(job.get("Stats", {}).get("CaptureMs", 0)) / 1000,
                             "t0": t0,
                             "t_event": t_event,
                         }

@@ -104,7 +104,7 @@ def print_report(results: dict[str, Any]) -> None:
         print("|---|---|---|---|")
         for key, label in (
             ("e2e_ms", "submit → SnapshotComplete event"),
-            ("capture_ms", "capture (Stats.capture_s)"),
+            ("capture_ms", "capture (Stats.CaptureMs)"),
             ("overhead_ms", "overhead (e2e − capture)"),
             ("submit_ms", "  SubmitSnapshotJob response"),
             ("dispatch_ms", "  create → claimed by worker (relay, broker, claim)"),

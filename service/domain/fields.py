@@ -178,6 +178,11 @@ class Field:
         return "; ".join(parts)
 
 
+def pascal_case(name: str) -> str:
+    """`requested_ms` → `RequestedMs`: a Python name in the API's spelling."""
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
 def snake_case(name: str) -> str:
     """`PixelBlackThreshold` → `pixel_black_threshold`: an ICE name in Python's (and the CLI's) spelling."""
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -182,7 +182,8 @@ class CaptureResult:
     #: non-reference frames the decoder dropped on the way to exact targets
     frames_skipped: int = 0
     bytes_read: int = 0
-    stats: dict[str, float] = field(default_factory=dict)
+    #: wall time of the capture in its process, ms
+    capture_ms: int = 0
 
     @property
     def count(self) -> int:

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, Literal, TypedDict, TypeVar, get_args, get_type_hints
 
 from service.domain.models import JobStatus, SnapshotType
+from service.domain.records import CaptureStats
 from service.events.schema import Doc
 
 #: ICE timestamps, as `ice_time` writes them: `yyyy-MM-ddTHH:mm:ssZ`, UTC
@@ -24,6 +25,13 @@ ICE_TIME_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"
 
 #: the statuses a finished job reports, and so the second half of a completion event's routing key
 FinalStatus = Literal[JobStatus.SUCCESS, JobStatus.FAIL]
+
+
+class JobSummary(CaptureStats):
+    """Dropped slots and Artifacts written; the capture's figures (GetSnapshotJob's Stats) when it ran."""
+
+    Dropped: Annotated[int, Doc("Slots that produced no image.", minimum=0)]
+    Artifacts: Annotated[int, Doc("Objects written.", minimum=0)]
 
 
 class SnapshotCompleteBody(TypedDict):
@@ -45,16 +53,7 @@ class SnapshotCompleteBody(TypedDict):
         ),
     ]
     UserData: Annotated[str, Doc("The UserData given at submission; '' when none was.")]
-    Summary: Annotated[
-        dict[str, Any],
-        Doc(
-            "Counts and capture statistics: Dropped slots, Artifacts written, and the engine's figures "
-            "(DurationMs, FramesDecoded, BytesRead, capture_s, …) of a job that ran.",
-            properties={"Dropped": {"type": "integer", "minimum": 0}, "Artifacts": {"type": "integer", "minimum": 0}},
-            required=["Dropped", "Artifacts"],
-            additionalProperties=True,
-        ),
-    ]
+    Summary: Annotated[JobSummary, Doc("Counts, and the capture's figures for a job that ran.")]
 
 
 Body = TypeVar("Body")

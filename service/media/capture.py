@@ -11,6 +11,7 @@ A truncated input decodes what it can: targets past the readable part are droppe
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import signal
 import time
@@ -229,6 +230,6 @@ def capture(spec: CaptureSpec, progress: Callable[[int, int], None] | None = Non
         if isinstance(failure, MediaTooLarge):
             memory_cap.give_back()
         raise failure
-    result.stats["capture_s"] = round(time.perf_counter() - started, 4)
-    log.debug("captured %d images in %.3f s", result.count, result.stats["capture_s"])
+    result = dataclasses.replace(result, capture_ms=round((time.perf_counter() - started) * 1000))
+    log.debug("captured %d images in %d ms", result.count, result.capture_ms)
     return result

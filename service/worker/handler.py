@@ -17,17 +17,17 @@ import shutil
 import tempfile
 import time
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import asdict
 from enum import StrEnum
-from typing import Any
+from typing import cast
 
 from service import metrics
 from service.config import Settings
-from service.domain.models import Artifact, CaptureResult, CaptureSpec, JobStatus, ObjectRef
+from service.domain.models import CaptureResult, CaptureSpec, JobStatus, ObjectRef
+from service.domain.records import api_names, artifact_record, capture_stats
 from service.domain.snapshot_config import parse_config
 from service.domain.urls import is_http_url, parse_media_url
 from service.errors import AttemptsExhausted, DatabaseUnavailable, JobTimeout, MediaContentBad, ServiceError
-from service.events.payloads import final_status, routing_key, snapshot_complete
+from service.events.payloads import JobSummary, final_status, routing_key, snapshot_complete
 from service.media.capture import capture
 from service.net.ssrf import parse_allow_list
 from service.queue.relay import OutboxRelay
@@ -187,16 +187,10 @@ class JobHandler:
         return JobOutcome(
             status=JobStatus.SUCCESS,
             count=result.count,
-            images=[_pascal(asdict(image)) for image in result.images],
-            dropped=[_pascal(asdict(slot)) for slot in result.dropped],
-            artifacts=[_artifact(a) for a in result.artifacts],
-            stats={
-                "DurationMs": result.duration_ms,
-                "FramesDecoded": result.frames_decoded,
-                "FramesSkipped": result.frames_skipped,
-                "BytesRead": result.bytes_read,
-                **result.stats,
-            },
+            images=[api_names(image) for image in result.images],
+            dropped=[api_names(slot) for slot in result.dropped],
+            artifacts=[artifact_record(a) for a in result.artifacts],
+            stats=dict(capture_stats(result)),
         )
 
     async def _upload(self, bucket: str, result: CaptureResult) -> None:
@@ -238,33 +232,15 @@ class JobHandler:
                 "Count": job.count,
                 "Output": job.output,
                 "UserData": job.user_data or "",
-                "Summary": {"Dropped": len(job.dropped), "Artifacts": len(job.artifacts), **job.stats},
+                # the stats were written as CaptureStats (`domain/records.py`) when the job ran
+                "Summary": cast(
+                    JobSummary, {"Dropped": len(job.dropped), "Artifacts": len(job.artifacts), **job.stats}
+                ),
             },
             user_id=self.settings.amqp.event_user_id,
         )
         return routing_key(envelope), dict(envelope), envelope["MessageId"]
 
 
-def _artifact(artifact: Artifact) -> dict[str, Any]:
-    """A written file as the job records it (GetSnapshotJob's `Artifacts`)."""
-    record: dict[str, Any] = {"Key": artifact.key, "ContentType": artifact.content_type, "Bytes": artifact.bytes}
-    if artifact.stream_inf:
-        record["StreamInf"] = artifact.stream_inf
-    return record
-
-
 def _failed(exc: ServiceError) -> JobOutcome:
     return JobOutcome(status=JobStatus.FAIL, code=exc.code, message=exc.message)
-
-
-#: engine field names whose PascalCase is not simply their capitalised parts
-_NAMES = {"keyframe": "KeyFrame"}
-
-
-def _pascal(record: dict[str, Any]) -> dict[str, Any]:
-    """Engine records in the API's PascalCase, dropping unset optional fields."""
-    return {
-        _NAMES.get(key) or "".join(part.capitalize() for part in key.split("_")): value
-        for key, value in record.items()
-        if value is not None
-    }

@@ -45,7 +45,7 @@ def body(**changes: Any) -> SnapshotCompleteBody:
         "Count": 3,
         "Output": {"Type": "OSS", "Media": "oss://media/out/{Count}.jpg"},
         "UserData": '{"k": "v"}',
-        "Summary": {"Dropped": 0, "Artifacts": 1, "DurationMs": 12, "capture_s": 0.01},
+        "Summary": {"Dropped": 0, "Artifacts": 1, "DurationMs": 12, "CaptureMs": 10},
     }
     return {**base, **changes}  # type: ignore[typeddict-item]
 

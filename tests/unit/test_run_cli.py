@@ -59,8 +59,8 @@ def test_normal_series_writes_numbered_files_and_a_report(clip: Path, tmp_path: 
     assert [shown(f) for f in files] == [(1000 + k * 2000) // FRAME_MS for k in range(4)]
     assert all(mf.load(f).size == (160, 90) for f in files)
     report = json.loads((tmp_path / "report.json").read_text())
-    assert report["count"] == 4
-    assert report["config"] == {
+    assert report["Count"] == 4
+    assert report["TemplateConfig"] == {
         "Type": "Normal",
         "FrameType": "normal",
         "Time": 1000,
@@ -68,13 +68,13 @@ def test_normal_series_writes_numbered_files_and_a_report(clip: Path, tmp_path: 
         "Interval": 2,
         "Width": 160,
     }
-    assert [i["requested_ms"] for i in report["images"]] == [1000, 3000, 5000, 7000]
-    assert [i["captured_ms"] for i in report["images"]] == [1000, 3000, 5000, 7000]
-    assert [i["path"] for i in report["images"]] == [f"out/{f.name}" for f in files]
-    assert [i["bytes"] for i in report["images"]] == [f.stat().st_size for f in files]
-    assert report["dropped"] == []
-    assert report["duration_ms"] == 10_000
-    assert report["stats"]["capture_s"] > 0
+    assert [i["RequestedMs"] for i in report["Images"]] == [1000, 3000, 5000, 7000]
+    assert [i["CapturedMs"] for i in report["Images"]] == [1000, 3000, 5000, 7000]
+    assert [i["Path"] for i in report["Images"]] == [f"out/{f.name}" for f in files]
+    assert [i["Bytes"] for i in report["Images"]] == [f.stat().st_size for f in files]
+    assert report["DroppedSlots"] == []
+    assert report["Stats"]["DurationMs"] == 10_000
+    assert report["Stats"]["CaptureMs"] > 0
     # the scratch directory is gone
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]
 
@@ -84,9 +84,9 @@ def test_intra_report_on_stdout_lists_dropped_slots(clip: Path, tmp_path: Path) 
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     # keyframes every 2 s: slots 1, 3 and 5 reuse the previous keyframe
-    assert [i["captured_ms"] for i in report["images"]] == [0, 2000, 4000]
-    assert all(i["keyframe"] for i in report["images"])
-    assert [(d["index"], d["reason"]) for d in report["dropped"]] == [
+    assert [i["CapturedMs"] for i in report["Images"]] == [0, 2000, 4000]
+    assert all(i["KeyFrame"] for i in report["Images"])
+    assert [(d["Index"], d["Reason"]) for d in report["DroppedSlots"]] == [
         (1, "no_keyframe"),
         (3, "no_keyframe"),
         (5, "no_keyframe"),
@@ -108,10 +108,10 @@ def test_sprite_sheet_size_and_cells(clip: Path, tmp_path: Path) -> None:
     with Image.open(sheet) as image:
         assert image.size == (3 * 80 + 2 * 2 + 2 * 4, 2 * 45 + 1 * 2 + 2 * 4)
     report = json.loads((tmp_path / "r.json").read_text())
-    assert report["files"] == [
-        {"key": "sprite.jpg", "path": "sheets/sprite.jpg", "content_type": "image/jpeg", "bytes": sheet.stat().st_size}
+    assert report["Artifacts"] == [
+        {"Key": "sprite.jpg", "Path": "sheets/sprite.jpg", "ContentType": "image/jpeg", "Bytes": sheet.stat().st_size}
     ]
-    cells = [(i["x"], i["y"], i["width"], i["height"]) for i in report["images"]]
+    cells = [(i["X"], i["Y"], i["Width"], i["Height"]) for i in report["Images"]]
     assert cells[:4] == [(4, 4, 80, 45), (86, 4, 80, 45), (168, 4, 80, 45), (4, 51, 80, 45)]
     image = mf.load(sheet)
     assert [mf.read_index(image, c) for c in cells] == [k * 1000 // FRAME_MS for k in range(6)]
@@ -132,10 +132,10 @@ def test_template_file_with_command_line_overrides(clip: Path, tmp_path: Path) -
     )
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    assert report["config"]["Count"] == 3
-    assert report["config"]["SpriteSnapshotConfig"]["Columns"] == 3
-    assert report["config"]["SpriteSnapshotConfig"]["Lines"] == 2
-    assert report["config"]["SpriteSnapshotConfig"]["Color"] == "#FFFFFF"
+    assert report["TemplateConfig"]["Count"] == 3
+    assert report["TemplateConfig"]["SpriteSnapshotConfig"]["Columns"] == 3
+    assert report["TemplateConfig"]["SpriteSnapshotConfig"]["Lines"] == 2
+    assert report["TemplateConfig"]["SpriteSnapshotConfig"]["Color"] == "#FFFFFF"
     with Image.open(tmp_path / "s.jpg") as image:
         assert image.size == (3 * 64, 2 * 36)
 
@@ -160,9 +160,12 @@ def test_storyboard_formats_and_quality_are_options(clip: Path, tmp_path: Path) 
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in (tmp_path / "v").iterdir()) == ["b", "b.bif", "b.m3u8", "b.vtt"]
     report = json.loads(done.stdout)
-    assert report["config"]["StoryboardFormats"] == ["vtt", "hls", "bif"] and report["config"]["Quality"] == 40
-    (playlist,) = [f for f in report["files"] if f["key"] == "v/b.m3u8" or f["key"] == "b.m3u8"]
-    assert playlist["stream_inf"].startswith("#EXT-X-IMAGE-STREAM-INF:BANDWIDTH=")
+    assert (
+        report["TemplateConfig"]["StoryboardFormats"] == ["vtt", "hls", "bif"]
+        and report["TemplateConfig"]["Quality"] == 40
+    )
+    (playlist,) = [f for f in report["Artifacts"] if f["Key"] == "v/b.m3u8" or f["Key"] == "b.m3u8"]
+    assert playlist["StreamInf"].startswith("#EXT-X-IMAGE-STREAM-INF:BANDWIDTH=")
     help_text = snapshotd("--help", cwd=tmp_path).stdout
     assert "--storyboard-formats vtt,json,hls,bif" in help_text and "--quality N" in help_text
 
@@ -180,7 +183,7 @@ def test_url_input_is_read_with_range_requests(clip: Path, tmp_path: Path) -> No
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert shown(tmp_path / "u.jpg") == 100
-    assert 0 < report["bytes_read"] <= clip.stat().st_size + 256 * 1024
+    assert 0 < report["Stats"]["BytesRead"] <= clip.stat().st_size + 256 * 1024
     assert stats.requests >= 1
 
 
