@@ -13,13 +13,24 @@ from aiohttp import web
 
 from service.api import health
 from service.api.actions import ACTIONS
-from service.api.auth.authenticator import Authenticator
+from service.api.auth.authenticator import Authenticator, nonce_window_s
 from service.api.docs import errors_page as docs_page
 from service.api.docs import openapi
 from service.api.docs.asyncapi import add_routes as add_asyncapi_routes
 from service.api.files import preview
 from service.api.files import serve as files
-from service.api.keys import JOBS, PG_POOL, RELAY, SETTINGS, SSRF_ALLOW, STARTUP
+from service.api.keys import (
+    CALLBACKS,
+    JOBS,
+    NONCES,
+    PG_POOL,
+    PIPELINES,
+    RELAY,
+    SETTINGS,
+    SSRF_ALLOW,
+    STARTUP,
+    TEMPLATES,
+)
 from service.api.middleware import database_gate, error_middleware
 from service.api.rest import routes as rest
 from service.api.startup import Startup
@@ -27,8 +38,12 @@ from service.config import Settings
 from service.net.ssrf import parse_allow_list
 from service.queue.relay import OutboxRelay
 from service.signals import finish
+from service.store.callbacks import CallbackStore
 from service.store.jobs import JobStore
+from service.store.nonces import SharedNonces
+from service.store.pipelines import PipelineStore
 from service.store.pool import create_empty_pool
+from service.store.templates import TemplateStore
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +52,12 @@ async def pg_context(app: web.Application) -> AsyncIterator[None]:
     """An empty pool (no I/O): `startup_context` fills it."""
     pool = await create_empty_pool(app[SETTINGS].database)
     app[PG_POOL] = pool
+    # Every store once, here: handlers take them from the app (the template store keeps the presets).
     app[JOBS] = JobStore(pool)
+    app[TEMPLATES] = TemplateStore(pool)
+    app[PIPELINES] = PipelineStore(pool)
+    app[CALLBACKS] = CallbackStore(pool)
+    app[NONCES] = SharedNonces(pool, nonce_window_s(app[SETTINGS].auth))
     try:
         yield
     finally:

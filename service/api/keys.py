@@ -13,7 +13,11 @@ from service.config import Settings
 from service.queue.relay import OutboxRelay
 from service.storage.base import BlobStorage
 from service.storage.signed_urls import UrlSigner
+from service.store.callbacks import CallbackStore
 from service.store.jobs import JobStore
+from service.store.nonces import SharedNonces
+from service.store.pipelines import PipelineStore
+from service.store.templates import TemplateStore
 
 if TYPE_CHECKING:
     # Type-only: cors.py reads its key from here.
@@ -24,6 +28,10 @@ SETTINGS = web.AppKey("settings", Settings)
 SSRF_ALLOW = web.AppKey("ssrf_allow", tuple)
 PG_POOL = web.AppKey("pg_pool", asyncpg.Pool)
 JOBS = web.AppKey("jobs", JobStore)
+TEMPLATES = web.AppKey("templates", TemplateStore)
+PIPELINES = web.AppKey("pipelines", PipelineStore)
+CALLBACKS = web.AppKey("callbacks", CallbackStore)
+NONCES = web.AppKey("nonces", SharedNonces)
 RELAY = web.AppKey("relay", OutboxRelay)
 STARTUP = web.AppKey("startup", Startup)
 STORAGE = web.AppKey("storage", BlobStorage)

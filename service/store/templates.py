@@ -110,16 +110,15 @@ class TemplateQuery:
     page_size: int = 20
 
 
-#: system templates by id, per process (they change only with a migration, which restarts the service)
-_SYSTEM_TEMPLATES: dict[str, Template] = {}
-
-
 @store_methods
 class TemplateStore:
     """All SQL touching the templates table outside job submission."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
+        #: system templates by id: they change only with a migration, which restarts the service, so one
+        #: store per process (built by the composition root) keeps them for its life
+        self._system: dict[str, Template] = {}
 
     async def create(self, template_id: str, name: str, type_: int, subtype: int, config: dict[str, Any]) -> Template:
         row = await self.pool.fetchrow(INSERT_TEMPLATE, template_id, name, type_, subtype, config)
@@ -132,12 +131,12 @@ class TemplateStore:
 
     async def get_cached(self, template_id: str) -> Template | None:
         """`get`, with system templates kept in process: migrations are their only writer."""
-        cached = _SYSTEM_TEMPLATES.get(template_id)
+        cached = self._system.get(template_id)
         if cached is not None:
             return cached
         template = await self.get(template_id)
         if template is not None and template.is_system:
-            _SYSTEM_TEMPLATES[template_id] = template
+            self._system[template_id] = template
         return template
 
     async def default(self, type_: int, subtype: int | None) -> Template | None:

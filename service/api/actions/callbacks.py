@@ -15,7 +15,7 @@ from aiohttp import web
 from yarl import URL
 
 from service.api.actions.params import Params
-from service.api.keys import PG_POOL, SSRF_ALLOW
+from service.api.keys import CALLBACKS, SSRF_ALLOW
 from service.errors import InvalidParameter, MissingParameter
 from service.net.ssrf import check_url_for
 from service.store.callbacks import CallbackConfig, CallbackStore
@@ -33,7 +33,7 @@ MAX_AUTH_KEY_CHARS = 32
 
 
 def _store(request: web.Request) -> CallbackStore:
-    return CallbackStore(request.app[PG_POOL])
+    return request.app[CALLBACKS]
 
 
 def parse_callback(params: Params) -> CallbackConfig:

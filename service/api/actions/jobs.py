@@ -11,14 +11,13 @@ from aiohttp import web
 from service.api.actions.params import Params
 from service.api.actions.schemas import encode_page_token, parse_list, parse_submit
 from service.api.actions.views import job_view
-from service.api.keys import JOBS, PG_POOL, RELAY, SETTINGS, SSRF_ALLOW, STORAGE
+from service.api.keys import JOBS, RELAY, SETTINGS, SSRF_ALLOW, STORAGE, TEMPLATES
 from service.domain.notify import NOTIFY_FIELD, notify_address
 from service.domain.snapshot_config import check_output_naming, merge_overrides, parse_config, to_ice
 from service.domain.urls import check_http_url
 from service.errors import JobNotFound, ResourceNotFound
 from service.net.ssrf import check_url_for
 from service.store.jobs import NewJob
-from service.store.templates import TemplateStore
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +25,7 @@ log = logging.getLogger(__name__)
 async def submit_snapshot_job(request: web.Request, params: Params) -> dict[str, Any]:
     settings = request.app[SETTINGS]
     submit = parse_submit(params, settings.limits)
-    pool = request.app[PG_POOL]
-    template = await TemplateStore(pool).get_cached(submit.template_id)
+    template = await request.app[TEMPLATES].get_cached(submit.template_id)
     if template is None:
         raise ResourceNotFound.of("TemplateId", submit.template_id)
     merged = merge_overrides(template.config, submit.overrides)

@@ -20,7 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from service.api.actions.params import Params
-from service.api.keys import PG_POOL, RELAY
+from service.api.keys import PIPELINES, RELAY
 from service.domain.request_fields import NAME, PIPELINE_STATUS, PRIORITY, SPEED
 from service.errors import ResourceNotFound
 from service.events.payloads import ice_time
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 
 def _store(request: web.Request) -> PipelineStore:
-    return PipelineStore(request.app[PG_POOL])
+    return request.app[PIPELINES]
 
 
 def pipeline_view(pipeline: Pipeline) -> dict[str, Any]:

@@ -24,7 +24,7 @@ import orjson
 from aiohttp import web
 
 from service.api.actions.params import Params
-from service.api.keys import PG_POOL, SETTINGS
+from service.api.keys import SETTINGS, TEMPLATES
 from service.domain.request_fields import NAME, SYSTEM_STATUS, TEMPLATE_ORDER, TEMPLATE_PAGE_NUMBER, TEMPLATE_PAGE_SIZE
 from service.domain.snapshot_config import parse_config, to_ice
 from service.domain.templates import (
@@ -49,7 +49,7 @@ from service.store.templates import Template, TemplateQuery, TemplateStore
 
 
 def _store(request: web.Request) -> TemplateStore:
-    return TemplateStore(request.app[PG_POOL])
+    return request.app[TEMPLATES]
 
 
 # --- parameters -----------------------------------------------------------------------------------

@@ -27,11 +27,10 @@ from service.api.actions.params import FORM
 from service.api.auth.signing import SignedRequest, Verified, verify_rpc_v1, verify_v3
 from service.api.envelope import error
 from service.api.files.preview import carries_link
-from service.api.keys import ACCESS_KEY_ID, PG_POOL, SIGNED_ACTION
+from service.api.keys import ACCESS_KEY_ID, NONCES, SIGNED_ACTION
 from service.api.open_paths import is_open
 from service.config import AuthSettings
 from service.errors import AuthError, NonceUsed, Throttled, TimestampExpired
-from service.store.nonces import SharedNonces
 
 #: nonces remembered at most (a bound on memory whatever the request rate)
 MAX_NONCES = 1_000_000
@@ -98,15 +97,18 @@ def parse_signing_time(value: str) -> float:
     return moment.timestamp()
 
 
+def nonce_window_s(settings: AuthSettings) -> float:
+    """How long a nonce is remembered: as long as a request carrying it would pass the time check."""
+    return 2.0 * settings.clock_skew_s
+
+
 class Authenticator:
     def __init__(self, settings: AuthSettings) -> None:
         self.keys = settings.keys()
         self.skew_s = settings.clock_skew_s
-        # a nonce must be refused as long as a request carrying it would pass the time check
-        self.window_s = 2 * settings.clock_skew_s
+        self.window_s = nonce_window_s(settings)
         self.nonces = NonceCache(window_s=self.window_s)
         self.shared_nonces = settings.nonce_store == "postgres"
-        self.shared: SharedNonces | None = None
         self.buckets = TokenBuckets(settings.rate_per_s, settings.rate_burst) if settings.rate_per_s else None
 
     def verify(self, request: SignedRequest, now: float) -> Verified:
@@ -128,9 +130,7 @@ class Authenticator:
         key = f"{verified.access_key_id}:{verified.nonce}"
         fresh = self.nonces.add(key, now)
         if fresh and self.shared_nonces:
-            if self.shared is None:
-                self.shared = SharedNonces(app[PG_POOL], self.window_s)
-            fresh = await self.shared.remember(key)
+            fresh = await app[NONCES].remember(key)
         if not fresh:
             raise NonceUsed(f"The nonce {verified.nonce} was used before.")
 
