@@ -101,6 +101,16 @@ class JobNotFound(ResourceNotFound):
     code = "JobNotFound"
 
 
+class MediaAssetNotFound(ResourceNotFound):
+    """No such media asset, or it was deleted (the code ICE answers for an unknown MediaId)."""
+
+    code = "InvalidParameter.ResourceNotFound"
+
+    @classmethod
+    def named(cls, field: str, media_id: str) -> MediaAssetNotFound:
+        return cls(f'The media asset "{media_id}" given in "{field}" does not exist or was deleted.')
+
+
 # --- media (job failures, never retried) ---------------------------------------------------------
 
 
@@ -324,16 +334,41 @@ class FileNotFound(ResourceNotFound):
 # --- the reference -----------------------------------------------------------------------------
 
 
-def error_codes() -> dict[str, tuple[int, bool, list[str]]]:
-    """Every Code the service answers or fails a job with → (HTTP status, retryable, what it means),
-    from the classes above: the reference page and the README's table are this, so they cannot drift."""
-    codes: dict[str, tuple[int, bool, list[str]]] = {}
+def _classes() -> list[type[ServiceError]]:
+    """Every class of the tree, breadth first from the root."""
+    found: list[type[ServiceError]] = []
     pending: list[type[ServiceError]] = [ServiceError]
     while pending:
         cls = pending.pop(0)
+        found.append(cls)
         pending.extend(cls.__subclasses__())
+    return found
+
+
+def error_codes() -> dict[str, tuple[str, bool, list[str]]]:
+    """Every Code the service answers or fails a job with → (HTTP status, or statuses as "400 / 404" where one
+    Code comes with two, as ICE's InvalidParameter.ResourceNotFound does; retryable; what it means), from the
+    classes above: the reference page and the README's table are this, so they cannot drift."""
+    statuses: dict[str, list[int]] = {}
+    codes: dict[str, tuple[bool, list[str]]] = {}
+    for cls in _classes():
         meaning = " ".join((cls.__doc__ or "").split())
-        meanings = codes.setdefault(cls.code, (cls.status, cls.retryable, []))[2]
+        known = statuses.setdefault(cls.code, [])
+        if cls.status not in known:
+            known.append(cls.status)
+        meanings = codes.setdefault(cls.code, (cls.retryable, []))[1]
         if meaning and meaning not in meanings:
             meanings.append(meaning)
-    return dict(sorted(codes.items()))
+    return {
+        code: (" / ".join(map(str, sorted(statuses[code]))), retryable, meanings)
+        for code, (retryable, meanings) in sorted(codes.items())
+    }
+
+
+def error_of(code: str | None, message: str) -> ServiceError:
+    """An error of the class that answers `code` (a recorded failure, raised again where it applies);
+    InternalError for a code this tree does not know."""
+    for cls in _classes():
+        if cls.code == code and cls is not ServiceError:
+            return cls(message)
+    return InternalError(message)

@@ -176,3 +176,15 @@ def frame_pixels(frame: av.video.frame.VideoFrame) -> bytes:
         for row in range(plane.height):
             out += data[row * stride : row * stride + plane.width]
     return bytes(out)
+
+
+def remux(source: Path, target: Path, options: dict[str, str] | None = None) -> Path:
+    """`source`'s video stream copied into `target`'s container, with muxer `options` (e.g. Matroska's
+    `live`: no duration, tags or cues, as a recorder writes it)."""
+    with av.open(str(source)) as src, av.open(str(target), "w", options=options or {}) as out:
+        stream = out.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(src.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                out.mux(packet)
+    return target

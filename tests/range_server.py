@@ -39,21 +39,25 @@ class RangeHandler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
-        data = path.read_bytes()
+        size = path.stat().st_size
         match = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
         if match is None:
-            body, status, extra = data, 200, {}
+            body, status, extra = path.read_bytes(), 200, {}
         else:
             start = int(match.group(1))
-            end = min(int(match.group(2) or len(data) - 1), len(data) - 1)
-            if start >= len(data):
+            end = min(int(match.group(2) or size - 1), size - 1)
+            if start >= size:
                 self.send_response(416)
-                self.send_header("Content-Range", f"bytes */{len(data)}")
+                self.send_header("Content-Range", f"bytes */{size}")
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
-            body, status = data[start : end + 1], 206
-            extra = {"Content-Range": f"bytes {start}-{end}/{len(data)}"}
+            # only the range is read: a large file costs what is asked for, not its size per request
+            with path.open("rb") as file:
+                file.seek(start)
+                body = file.read(end - start + 1)
+            status = 206
+            extra = {"Content-Range": f"bytes {start}-{end}/{size}"}
         self.send_response(status)
         for name, value in extra.items():
             self.send_header(name, value)

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from service.api import health
-from service.api.actions import ACTIONS
+from service.api.actions import ACTIONS, plan
 from service.api.auth.authenticator import Authenticator, nonce_window_s
 from service.api.docs import errors_page as docs_page
 from service.api.docs import openapi
@@ -22,9 +22,11 @@ from service.api.files import serve as files
 from service.api.keys import (
     CALLBACKS,
     JOBS,
+    MEDIA,
     NONCES,
     PG_POOL,
     PIPELINES,
+    PROBE_JOBS,
     RELAY,
     SETTINGS,
     SSRF_ALLOW,
@@ -40,9 +42,11 @@ from service.queue.relay import OutboxRelay
 from service.signals import finish
 from service.store.callbacks import CallbackStore
 from service.store.jobs import JobStore
+from service.store.media import MediaStore
 from service.store.nonces import SharedNonces
 from service.store.pipelines import PipelineStore
 from service.store.pool import create_empty_pool
+from service.store.probe_jobs import ProbeJobStore
 from service.store.templates import TemplateStore
 
 log = logging.getLogger(__name__)
@@ -57,6 +61,8 @@ async def pg_context(app: web.Application) -> AsyncIterator[None]:
     app[TEMPLATES] = TemplateStore(pool)
     app[PIPELINES] = PipelineStore(pool)
     app[CALLBACKS] = CallbackStore(pool)
+    app[MEDIA] = MediaStore(pool)
+    app[PROBE_JOBS] = ProbeJobStore(pool)
     app[NONCES] = SharedNonces(pool, nonce_window_s(app[SETTINGS].auth))
     try:
         yield
@@ -116,7 +122,7 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[SSRF_ALLOW] = parse_allow_list(settings.callbacks.ssrf_allow)
     app[STARTUP] = Startup(settings)
-    app.cleanup_ctx.extend([pg_context, relay_context, startup_context, files.storage_context])
+    app.cleanup_ctx.extend([pg_context, relay_context, startup_context, files.storage_context, plan.planner_context])
     app.router.add_route("POST", "/", ACTIONS.dispatch)
     app.router.add_route("GET", "/", ACTIONS.dispatch)
     app.router.add_get("/healthz", health.healthz)

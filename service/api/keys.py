@@ -8,6 +8,7 @@ import asyncpg
 from aiohttp import web
 
 from service.api.files.delivery import Delivery
+from service.api.planner import Planner
 from service.api.startup import Startup
 from service.config import Settings
 from service.queue.relay import OutboxRelay
@@ -15,8 +16,10 @@ from service.storage.base import BlobStorage
 from service.storage.signed_urls import UrlSigner
 from service.store.callbacks import CallbackStore
 from service.store.jobs import JobStore
+from service.store.media import MediaStore
 from service.store.nonces import SharedNonces
 from service.store.pipelines import PipelineStore
+from service.store.probe_jobs import ProbeJobStore
 from service.store.templates import TemplateStore
 
 if TYPE_CHECKING:
@@ -32,12 +35,16 @@ TEMPLATES = web.AppKey("templates", TemplateStore)
 PIPELINES = web.AppKey("pipelines", PipelineStore)
 CALLBACKS = web.AppKey("callbacks", CallbackStore)
 NONCES = web.AppKey("nonces", SharedNonces)
+MEDIA = web.AppKey("media", MediaStore)
+PROBE_JOBS = web.AppKey("probe_jobs", ProbeJobStore)
 RELAY = web.AppKey("relay", OutboxRelay)
 STARTUP = web.AppKey("startup", Startup)
 STORAGE = web.AppKey("storage", BlobStorage)
 URL_SIGNER = web.AppKey("url_signer", UrlSigner)
 DELIVERY = web.AppKey("delivery", Delivery)
 CORS: web.AppKey[CorsPolicy] = web.AppKey("cors")
+#: PlanSnapshotJob's process pool, started at the first plan
+PLANNER = web.AppKey("planner", Planner)
 
 # Per-request storage.
 REQUEST_ID = web.RequestKey("request_id", str)

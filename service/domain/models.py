@@ -126,6 +126,8 @@ class CaptureSpec:
     #: a user-supplied URL: the reader checks every peer it connects to against the SSRF guard,
     #: allowing only these extra networks (CIDR strings); None for our own storage's URLs
     ssrf_allow: tuple[str, ...] | None = None
+    #: the input's duration as its probe measured it (a media asset's): not measured again
+    known_duration_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ Bounds are ICE's documented ones unless a comment says otherwise.
 from __future__ import annotations
 
 from service.domain.fields import Field, Kind
+from service.domain.media import MediaStatus, MediaType
 from service.domain.models import DeliveryStatus, JobStatus, PipelineStatus
 from service.domain.templates import ORDERS, SNAPSHOT_TYPE, SNAPSHOT_TYPE_NAME, SUBTYPE_NAMES, SYSTEM_STATUSES
 
@@ -71,3 +72,59 @@ DELIVERY_JOB_FILTER = Field("JobId", Kind.STRING, "only this job's deliveries")
 DELIVERY_STATUS = Field(
     "Status", Kind.CHOICE, "only deliveries in this state", choices=tuple(s.value for s in DeliveryStatus)
 )
+
+# --- media assets (RegisterMediaInfo, GetMediaInfo, ListMediaBasicInfos, UpdateMediaInfo, …): the SDK's limits
+MEDIA_TYPE_CHOICES = tuple(t.value for t in MediaType)
+#: ICE's BusinessType values for media assets
+BUSINESS_TYPES = ("subtitles", "font", "watermark", "opening", "ending", "general")
+#: ICE: at most 16 tags of at most 32 bytes each, comma-separated
+MAX_TAGS, MAX_TAG_BYTES = 16, 32
+#: an InputURL is a URL of at most an object key's 1024 bytes plus its bucket and scheme
+INPUT_URL = Field(
+    "InputURL", Kind.STRING, "the file: oss://bucket/key, s3://bucket/key or an http(s) URL", max_length=2048
+)
+MEDIA_ID = Field("MediaId", Kind.STRING, "the media asset's id", max_length=64)
+MEDIA_TYPE = Field(
+    "MediaType",
+    Kind.CHOICE,
+    "video, audio or image; by default what the file's extension says",
+    choices=MEDIA_TYPE_CHOICES,
+)
+MEDIA_TITLE = Field("Title", Kind.STRING, "the asset's title; by default the registration time", max_length=128)
+MEDIA_DESCRIPTION = Field("Description", Kind.STRING, "the asset's description", max_length=1024)
+COVER_URL = Field("CoverURL", Kind.STRING, "a cover image URL", max_length=128)
+MEDIA_TAGS = Field(
+    "MediaTags", Kind.STRING, f"comma-separated tags, at most {MAX_TAGS} of {MAX_TAG_BYTES} bytes", max_length=1024
+)
+BUSINESS_TYPE = Field("BusinessType", Kind.CHOICE, "what the asset is for", choices=BUSINESS_TYPES)
+CATEGORY = Field("Category", Kind.STRING, "a category of your choosing", max_length=64)
+#: ICE: 6-64 characters of letters, digits, '-' and '_', unique per account (checked in `actions/media.py`)
+REFERENCE_ID = Field("ReferenceId", Kind.STRING, "your own unique id: 6-64 of A-Z a-z 0-9 - _", max_length=64)
+OVERWRITE = Field("Overwrite", Kind.BOOLEAN, "an InputURL registered already: delete that asset, register anew", False)
+CLIENT_TOKEN = Field(
+    "ClientToken", Kind.STRING, "an idempotency key: the same token answers the same MediaId", max_length=64
+)
+APPEND_TAGS = Field("AppendTags", Kind.BOOLEAN, "add MediaTags to the asset's tags instead of replacing them", False)
+MEDIA_IDS = Field("MediaIds", Kind.STRING, "comma-separated MediaIds, at most 100", max_length=100 * 65)
+INPUT_URLS = Field("InputURLs", Kind.STRING, "comma-separated InputURLs, at most 100", max_length=100 * 2049)
+DELETE_PHYSICAL_FILES = Field(
+    "DeletePhysicalFiles", Kind.BOOLEAN, "not supported: the files of deleted assets are always kept", False
+)
+MEDIA_STATUS = Field("Status", Kind.CHOICE, "only assets in this state", choices=tuple(s.value for s in MediaStatus))
+MEDIA_START_TIME = Field(
+    "StartTime",
+    Kind.STRING,
+    "assets created after this time (exclusive), UTC, e.g. 2024-01-02T00:00:00Z",
+    format="date-time",
+)
+MEDIA_END_TIME = Field("EndTime", Kind.STRING, "assets created at or before this time, UTC", format="date-time")
+MEDIA_SORT = Field("SortBy", Kind.CHOICE, "creation-time order", "desc", choices=("desc", "asc"))
+MAX_RESULTS = Field("MaxResults", Kind.INTEGER, "assets per page", 10, low=1, high=100)
+NEXT_TOKEN = Field("NextToken", Kind.STRING, "the previous page's NextToken")
+INCLUDE_FILE_BASIC_INFO = Field(
+    "IncludeFileBasicInfo", Kind.BOOLEAN, "add each asset's FileInfoList with its FileBasicInfo", False
+)
+
+# --- probe jobs (SubmitMediaInfoJob, GetMediaInfoJob, ListMediaInfoJobs)
+PROBE_PAGE_SIZE = Field("PageSize", Kind.INTEGER, "jobs per page", 10, low=1, high=100)
+PROBE_PRIORITY = Field("Priority", Kind.INTEGER, "the job's priority; larger runs first", low=1, high=10)

@@ -56,6 +56,35 @@ class SnapshotCompleteBody(TypedDict):
     Summary: Annotated[JobSummary, Doc("Counts, and the capture's figures for a job that ran.")]
 
 
+class MediaInfoCompleteBody(TypedDict):
+    """A probe job reached its final state: SubmitMediaInfoJob's, or the one RegisterMediaInfo starts."""
+
+    JobId: Annotated[str, Doc("The probe job's id (GetMediaInfoJob).")]
+    MediaId: Annotated[str, Doc("The media asset the probe's result was written to; '' for a probe of a URL.")]
+    Status: Annotated[FinalStatus, Doc("The job's final status; also the routing key's second half.")]
+    Code: Annotated[str, Doc("Why the probe failed, an ICE error code; '' on success.")]
+    Message: Annotated[str, Doc("The failure in words; '' on success.")]
+    Input: Annotated[
+        dict[str, Any],
+        Doc(
+            "The job's Input: {Type: OSS, Media: url} or {Type: Media, Media: MediaId}.",
+            properties={"Type": {"type": "string"}, "Media": {"type": "string"}},
+            required=["Type", "Media"],
+            additionalProperties=True,
+        ),
+    ]
+    TriggerSource: Annotated[str, Doc("API (SubmitMediaInfoJob) or RegisterMediaInfo.")]
+    UserData: Annotated[str, Doc("The UserData given at submission; '' when none was.")]
+    FileBasicInfo: Annotated[
+        dict[str, Any],
+        Doc(
+            "The file as GetMediaInfoJob's MediaInfoProperty.FileBasicInfo describes it (the SDK's strings: "
+            "FileSize, Duration, Bitrate, Width, Height, FormatName, …); {} when the probe failed.",
+            additionalProperties=True,
+        ),
+    ]
+
+
 Body = TypeVar("Body")
 
 
@@ -90,8 +119,11 @@ class EventType:
 SNAPSHOT_COMPLETE = EventType(
     "SnapshotComplete", SnapshotCompleteBody, "A snapshot job finished: Success (images written) or Fail."
 )
+MEDIA_INFO_COMPLETE = EventType(
+    "MediaInfoComplete", MediaInfoCompleteBody, "A probe job finished: Success (the file described) or Fail."
+)
 #: every event type the service publishes on the events exchange, in the AsyncAPI document's order
-EVENT_TYPES: tuple[EventType, ...] = (SNAPSHOT_COMPLETE,)
+EVENT_TYPES: tuple[EventType, ...] = (SNAPSHOT_COMPLETE, MEDIA_INFO_COMPLETE)
 
 
 def final_status(status: JobStatus) -> FinalStatus:
@@ -121,6 +153,12 @@ def snapshot_complete(
     body: SnapshotCompleteBody, *, user_id: int, now: datetime | None = None
 ) -> EventEnvelope[SnapshotCompleteBody]:
     return envelope(SNAPSHOT_COMPLETE, body, user_id=user_id, now=now)
+
+
+def media_info_complete(
+    body: MediaInfoCompleteBody, *, user_id: int, now: datetime | None = None
+) -> EventEnvelope[MediaInfoCompleteBody]:
+    return envelope(MEDIA_INFO_COMPLETE, body, user_id=user_id, now=now)
 
 
 def routing_key(event: EventEnvelope[Any]) -> str:

@@ -212,6 +212,7 @@ def capture(spec: CaptureSpec, progress: Callable[[int, int], None] | None = Non
             max_bytes=spec.max_input_bytes,
             max_duration_ms=spec.max_duration_ms,
             ssrf_allow=spec.ssrf_allow,
+            known_duration_ms=spec.known_duration_ms,
         ) as src:
             result = _capture(src, spec, progress)
     except MemoryError:

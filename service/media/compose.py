@@ -34,10 +34,14 @@ def rotation_of(frame: av.video.frame.VideoFrame) -> int:
 
 def display_size(frame: av.video.frame.VideoFrame, sar: Fraction | None) -> tuple[int, int]:
     """The size a player shows: sample aspect ratio applied to the width, then the rotation."""
-    width, height = frame.width, frame.height
+    return displayed(frame.width, frame.height, sar, rotation_of(frame))
+
+
+def displayed(width: int, height: int, sar: Fraction | None, rotation: int) -> tuple[int, int]:
+    """`display_size` from the figures a probe knows without a frame (rotation counter-clockwise)."""
     if sar and sar > 0 and sar != 1:
         width = round(width * sar)
-    return (height, width) if rotation_of(frame) in (90, 270) else (width, height)
+    return (height, width) if rotation in (90, 270) else (width, height)
 
 
 def _even(value: float) -> int:

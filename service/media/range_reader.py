@@ -33,6 +33,27 @@ CACHE_BYTES = 8 * 1024 * 1024
 MAX_READAHEAD_BYTES = 2 * 1024 * 1024
 #: a dropped keep-alive connection is reopened this many times per request
 RETRIES = 2
+
+
+def fetch_span(
+    index: int,
+    wanted_last: int,
+    last_block: int,
+    readahead: int,
+    *,
+    max_readahead: int,
+    cache_blocks: int,
+    total_blocks: int,
+) -> tuple[int, int]:
+    """The one read policy, for the reader and for plans that predict its bytes (`media/plan.py`): block
+    `index` is missing and the caller reads through block `wanted_last`; after `last_block` was the last
+    fetched, with `readahead`. Returns (blocks to fetch from `index`, the read-ahead now). Sequential reads
+    (demuxing forward) double the read-ahead, a jump (a seek) resets it; never more than the cache keeps."""
+    readahead = min(readahead * 2, max_readahead) if index == last_block + 1 else 1
+    span = min(max(readahead, wanted_last - index + 1), cache_blocks)
+    return min(index + span, total_blocks) - index, readahead
+
+
 _CONTENT_RANGE = re.compile(r"bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)")
 _RESET_ERRORS = (ConnectionError, http.client.RemoteDisconnected, http.client.BadStatusLine, TimeoutError)
 
@@ -70,6 +91,7 @@ class RangeReader(io.RawIOBase):
         self._last_block = -2
         self._readahead = 1
         self.bytes_fetched = 0
+        self._fetched: set[int] = set()
         self.requests = 0
         self.connections = 0
         self.size = 0
@@ -148,7 +170,17 @@ class RangeReader(io.RawIOBase):
                 self._store(i, body[i * self._block : (i + 1) * self._block])
         return total
 
+    @property
+    def block_size(self) -> int:
+        return self._block
+
+    @property
+    def blocks_fetched(self) -> frozenset[int]:
+        """Every block fetched so far (what a plan counts as read already after the open)."""
+        return frozenset(self._fetched)
+
     def _store(self, index: int, data: bytes) -> None:
+        self._fetched.add(index)
         self._cache[index] = data
         self._cache.move_to_end(index)
         while len(self._cache) > self._cache_blocks:
@@ -160,11 +192,16 @@ class RangeReader(io.RawIOBase):
         if cached is not None:
             self._cache.move_to_end(index)
             return cached
-        # sequential reads (demuxing forward) double the read-ahead; a jump (seek) resets it
-        self._readahead = min(self._readahead * 2, self._max_readahead) if index == self._last_block + 1 else 1
-        # what this read covers, in one request, but never more than the cache keeps
-        span = min(max(self._readahead, wanted_last - index + 1), self._cache_blocks)
-        last = min(index + span, (self.size - 1) // self._block + 1)
+        span, self._readahead = fetch_span(
+            index,
+            wanted_last,
+            self._last_block,
+            self._readahead,
+            max_readahead=self._max_readahead,
+            cache_blocks=self._cache_blocks,
+            total_blocks=(self.size - 1) // self._block + 1,
+        )
+        last = index + span
         start, end = index * self._block, min(last * self._block, self.size) - 1
         status, body, _ = self._get(start, end)
         self._check(status)

@@ -170,6 +170,19 @@ def _probe_end(container: av.container.InputContainer, stream: av.video.stream.V
     return end
 
 
+def open_container(
+    source: str, *, ssrf_allow: tuple[str, ...] | None = None, max_bytes: int = 0
+) -> tuple[av.container.InputContainer, RangeReader | BinaryIO]:
+    """The input opened exactly as `open_source` opens it (the one object, no protocol, the supported
+    demuxers) without choosing a stream: for the probe, which describes every stream. Caller closes both."""
+    return _open_container(source, ssrf_allow, max_bytes)
+
+
+def capture_duration_ms(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> int:
+    """A video stream's duration as `open_source` measures it: what a probe records for later captures."""
+    return _duration_ms(container, stream, stream.start_time if stream.start_time is not None else 0)
+
+
 def open_source(
     source: str,
     *,
@@ -178,8 +191,12 @@ def open_source(
     max_bytes: int = 0,
     max_duration_ms: int = 0,
     ssrf_allow: tuple[str, ...] | None = None,
+    known_duration_ms: int | None = None,
 ) -> Source:
-    """Open `source`, pick its first video stream and configure the decoder (limits: 0 = none)."""
+    """Open `source`, pick its first video stream and configure the decoder (limits: 0 = none).
+
+    `known_duration_ms`: the duration a probe of this file measured (`capture_duration_ms`); given, the
+    measurement is skipped, which for Matroska/WebM/TS saves a seek to the end and a GOP of reads."""
     container, reader = _open_container(source, ssrf_allow, max_bytes)
     try:
         if not container.streams.video:
@@ -202,7 +219,7 @@ def open_source(
                 other.discard = av.stream.Discard.all
         start = stream.start_time if stream.start_time is not None else 0
         tb = stream.time_base or Fraction(1, 1)
-        duration_ms = _duration_ms(container, stream, start)
+        duration_ms = known_duration_ms if known_duration_ms is not None else _duration_ms(container, stream, start)
         if max_duration_ms and duration_ms > max_duration_ms:
             raise MediaTooLarge(
                 f"The input video lasts {duration_ms / 1000:g} s; at most {max_duration_ms / 1000:g} s are accepted."

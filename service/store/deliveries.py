@@ -78,7 +78,11 @@ class Delivery:
 
 @database_errors
 async def add_deliveries(
-    connection: Connection, job_id: str, user_data: str | None, body: dict[str, Any], message_id: str
+    connection: Connection,
+    job_id: str,
+    user_data: str | None,
+    body: dict[str, Any],
+    message_id: str,
 ) -> int:
     """Create the deliveries a finished job owes (`domain/notify.py` says which); call in the transaction
     that finishes it. `body` is the event's envelope: its EventType decides the subscription."""

@@ -31,23 +31,27 @@ Event = tuple[str, dict[str, Any], str]
 
 #: One statement, one round trip: lock the pipeline (the named one, or the default) FOR KEY SHARE so a
 #: concurrent pause/resume or delete (which lock it FOR UPDATE) is ordered before or after this
-#: submission; insert the job at the pipeline's priority; queue its dispatch if the pipeline is Active.
+#: submission; insert the job at the pipeline's priority; queue its dispatch if the pipeline is Active
+#: and the job's media asset (if it names one) is not still probing. The asset is read FOR SHARE, which
+#: orders this against the probe's finish (`store/probe_jobs.py`): a job held here is dispatched there.
 #: No row back means no such (live) pipeline.
 SUBMIT_JOB = """
 WITH pipeline AS (
     SELECT pipeline_id, priority, status FROM pipelines
     WHERE deleted_at IS NULL AND CASE WHEN $8::text IS NULL THEN is_default ELSE pipeline_id = $8 END
     FOR KEY SHARE
+), asset AS (
+    SELECT status FROM media WHERE media_id = $12 AND deleted_at IS NULL FOR SHARE
 ), job AS (
     INSERT INTO jobs (job_id, name, type, input, output, template_id, template_config,
-                      pipeline_id, priority, user_data, trigger_source)
-    SELECT $1, $2, $3, $4, $5, $6, $7, pipeline_id, priority, $9, $10 FROM pipeline
+                      pipeline_id, priority, user_data, trigger_source, media_id)
+    SELECT $1, $2, $3, $4, $5, $6, $7, pipeline_id, priority, $9, $10, $12 FROM pipeline
     RETURNING job_id, pipeline_id, priority
 ), dispatch AS (
     INSERT INTO outbox (kind, routing_key, body, priority, message_id)
     SELECT 'dispatch', $11, jsonb_build_object('job_id', job.job_id), job.priority, job.job_id
     FROM job JOIN pipeline USING (pipeline_id)
-    WHERE pipeline.status = 'Active'
+    WHERE pipeline.status = 'Active' AND NOT EXISTS (SELECT 1 FROM asset WHERE status = 'Init')
 )
 SELECT job_id FROM job
 """
@@ -62,6 +66,11 @@ SET status = 'Processing', attempts = attempts + 1, lease_owner = $2,
     modified_time = now()
 WHERE job_id = $1
   AND (status = 'Init' OR (status = 'Processing' AND lease_expires_at < now()))
+  -- a job on an asset still probing waits (a pipeline's resume may dispatch it early); the probe's finish
+  -- dispatches it again
+  AND NOT EXISTS (
+      SELECT 1 FROM media m WHERE m.media_id = jobs.media_id AND m.status = 'Init' AND m.deleted_at IS NULL
+  )
 RETURNING *
 """
 
@@ -113,6 +122,8 @@ class JobRecord:
     modified_time: datetime
     start_time: datetime | None
     finish_time: datetime | None
+    #: the media asset named by Input (Type Media), else None
+    media_id: str | None = None
 
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> JobRecord:
@@ -136,6 +147,8 @@ class NewJob:
     pipeline_id: str | None
     user_data: str | None
     trigger_source: str = "API"
+    #: Input.Type Media: the asset (its file is resolved when the job runs)
+    media_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +209,7 @@ class JobStore:
             job.user_data,
             job.trigger_source,
             JOB_ROUTING_KEY,
+            job.media_id,
         )
         return inserted is not None
 

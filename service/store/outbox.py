@@ -54,6 +54,23 @@ SELECT 'dispatch', $2, jsonb_build_object('job_id', job_id), priority, job_id FR
 RETURNING message_id
 """
 
+#: the same for probe jobs, with their own dispatch body
+REQUEUE_EXPIRED_PROBES = """
+WITH expired AS (
+    UPDATE probe_jobs SET status = 'Init', lease_owner = NULL, lease_expires_at = NULL, modified_time = now()
+    WHERE job_id IN (
+        SELECT job_id FROM probe_jobs
+        WHERE status = 'Processing' AND lease_expires_at < now()
+        LIMIT $1
+        FOR UPDATE SKIP LOCKED
+    )
+    RETURNING job_id, priority
+)
+INSERT INTO outbox (kind, routing_key, body, priority, message_id)
+SELECT 'dispatch', $2, jsonb_build_object('probe_job_id', job_id), priority, job_id FROM expired
+RETURNING message_id
+"""
+
 BACKLOG = "SELECT count(*) FROM outbox"
 
 
@@ -106,11 +123,12 @@ async def postpone_messages(connection: Connection, ids: list[int], delay_s: flo
     await connection.execute(POSTPONE_MESSAGES, ids, delay_s)
 
 
-@database_errors
 async def requeue_expired_leases(connection: Connection, dispatch_key: str, limit: int = 100) -> list[str]:
-    """Send jobs abandoned by a dead worker back to Init with a fresh dispatch; return their ids."""
+    """Send jobs (snapshot and probe) abandoned by a dead worker back to Init with a fresh dispatch; return
+    their ids."""
     async with connection.transaction():
         rows = await connection.fetch(REQUEUE_EXPIRED, limit, dispatch_key)
+        rows += await connection.fetch(REQUEUE_EXPIRED_PROBES, limit, dispatch_key)
     return [row["message_id"] for row in rows]
 
 

@@ -19,9 +19,11 @@ import os
 import random
 import socket
 import uuid
+from collections.abc import Mapping
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import AsyncExitStack
 from functools import partial
+from typing import Protocol
 
 import orjson
 from aio_pika.abc import AbstractIncomingMessage
@@ -29,6 +31,7 @@ from prometheus_client import start_http_server
 
 from service import metrics
 from service.config import Settings, mask_url
+from service.domain.routing import Dispatch, dispatch_target
 from service.events.callbacks import CallbackSender
 from service.queue.connection import BrokerSession, open_session
 from service.queue.relay import OutboxRelay
@@ -36,10 +39,13 @@ from service.retry import Deadline, wait_until_connected
 from service.signals import finish, stop_on_signals
 from service.storage.factory import open_storage
 from service.store.jobs import JobStore
+from service.store.media import MediaStore
 from service.store.pool import create_pool
+from service.store.probe_jobs import ProbeJobStore
 from service.worker import heartbeat
 from service.worker.handler import Delivery, JobHandler
 from service.worker.pool import ExecutorSlot
+from service.worker.probe import ProbeHandler
 
 log = logging.getLogger(__name__)
 
@@ -106,11 +112,16 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None, *, h
             await finish(background)
 
         stack.push_async_callback(stop_background)
-        handler = JobHandler(settings, JobStore(pool), storage, relay, executors, owner)
+        handlers: dict[Dispatch, Handler] = {
+            Dispatch.SNAPSHOT: JobHandler(settings, JobStore(pool), storage, relay, executors, owner),
+            Dispatch.PROBE: ProbeHandler(
+                settings, ProbeJobStore(pool), MediaStore(pool), storage, relay, executors, owner
+            ),
+        }
         in_flight: set[asyncio.Task[None]] = set()
 
         async def on_message(message: AbstractIncomingMessage) -> None:
-            task = asyncio.create_task(_deliver(message, handler, executors))
+            task = asyncio.create_task(_deliver(message, handlers, executors))
             in_flight.add(task)
             task.add_done_callback(in_flight.discard)
 
@@ -145,14 +156,25 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None, *, h
         log.info("worker stopped")
 
 
-async def _deliver(message: AbstractIncomingMessage, handler: JobHandler, executors: ExecutorSlot) -> None:
-    """Run one delivery and settle it with the broker according to the job's outcome."""
+class Handler(Protocol):
+    """Runs one kind of job: snapshot jobs (`handler.py`) or probe jobs (`probe.py`)."""
+
+    async def handle(self, job_id: str) -> Delivery: ...
+
+    async def release(self, job_id: str) -> None: ...
+
+
+async def _deliver(
+    message: AbstractIncomingMessage, handlers: Mapping[Dispatch, Handler], executors: ExecutorSlot
+) -> None:
+    """Run one delivery with the handler of its kind and settle it with the broker by the job's outcome."""
     try:
-        job_id = str(orjson.loads(message.body)["job_id"])
-    except (orjson.JSONDecodeError, KeyError, TypeError):
+        kind, job_id = dispatch_target(orjson.loads(message.body))
+    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
         log.error("malformed job message dropped to the dead-letter queue: %r", message.body[:200])
         await message.reject(requeue=False)
         return
+    handler = handlers[kind]
     try:
         delivery = await handler.handle(job_id)
     except asyncio.CancelledError:
@@ -181,10 +203,10 @@ async def _deliver(message: AbstractIncomingMessage, handler: JobHandler, execut
         await message.nack(requeue=True)
 
 
-async def _release(handler: JobHandler, job_id: str) -> None:
+async def _release(handler: Handler, job_id: str) -> None:
     """Hand a job back for a retry. If even that fails (the database is down), the lease expires and
     the sweeper re-dispatches it: log, do not raise over the error being handled."""
     try:
-        await handler.jobs.release(job_id, handler.owner)
+        await handler.release(job_id)
     except Exception as exc:
         log.warning("could not hand back job %s; its lease will expire instead: %r", job_id, exc)

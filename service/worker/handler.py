@@ -25,14 +25,17 @@ from service.config import Settings
 from service.domain.models import CaptureResult, CaptureSpec, JobStatus, ObjectRef
 from service.domain.records import api_names, artifact_record, capture_stats
 from service.domain.snapshot_config import parse_config
-from service.domain.urls import is_http_url, parse_media_url
+from service.domain.urls import parse_media_url
 from service.errors import AttemptsExhausted, DatabaseUnavailable, JobTimeout, MediaContentBad, ServiceError
 from service.events.payloads import JobSummary, final_status, routing_key, snapshot_complete
 from service.media.capture import capture
 from service.net.ssrf import parse_allow_list
 from service.queue.relay import OutboxRelay
 from service.storage.base import BlobStorage
+from service.storage.inputs import readable
 from service.store.jobs import Event, JobOutcome, JobRecord, JobStore
+from service.store.media import MediaStore
+from service.worker.inputs import probed_asset
 from service.worker.pool import ExecutorSlot
 
 log = logging.getLogger(__name__)
@@ -63,6 +66,12 @@ class JobHandler:
         self.owner = owner
         #: SNAPSHOTD_SSRF_ALLOW for the capture processes (which parse it themselves: it crosses as text)
         self.ssrf_allow = tuple(str(network) for network in parse_allow_list(settings.callbacks.ssrf_allow))
+        #: Input.Type Media: the assets jobs name
+        self.media = MediaStore(jobs.pool)
+
+    async def release(self, job_id: str) -> None:
+        """Hand the job back (Processing → Init) for a retry."""
+        await self.jobs.release(job_id, self.owner)
 
     async def handle(self, job_id: str) -> Delivery:
         worker = self.settings.worker
@@ -150,13 +159,14 @@ class JobHandler:
         config = parse_config(job.template_config, "TemplateConfig", max_count=self.settings.limits.max_count)
         output_ref = parse_media_url(job.output["Media"], "Output.Media")
         media = job.input["Media"]
-        ssrf_allow: tuple[str, ...] | None = None
-        if is_http_url(media):
-            # A user's URL: read directly, every connection checked by the SSRF guard.
-            source = media
-            ssrf_allow = self.ssrf_allow
-        else:
-            source = await self.storage.readable_source(parse_media_url(media, "Input.Media"))
+        known_duration_ms: int | None = None
+        if job.media_id is not None:
+            # a media asset: its file, and what its probe measured already
+            asset, probed = await probed_asset(self.media, job.media_id, "Input.Media")
+            media = asset.source
+            known_duration_ms = probed.capture_duration_ms if probed is not None else None
+        where = await readable(self.storage, media, "Input.Media", self.ssrf_allow)
+        source, ssrf_allow = where.source, where.ssrf_allow
         scratch = tempfile.mkdtemp(prefix=f"job-{job.job_id}-", dir=self.settings.worker.scratch_dir or None)
         try:
             spec = CaptureSpec(
@@ -171,6 +181,7 @@ class JobHandler:
                 max_duration_ms=self.settings.limits.max_duration_s * 1000,
                 decode_threads=self.settings.worker.decode_threads,
                 ssrf_allow=ssrf_allow,
+                known_duration_ms=known_duration_ms,
             )
             loop = asyncio.get_running_loop()
             metrics.POOL_BUSY.inc()

@@ -81,8 +81,10 @@ async def test_the_document_is_served_unsigned_as_json(
     assert document == asyncapi.build_document(settings.amqp.events_exchange)
     assert document["asyncapi"] == "3.0.0"
     # This deployment's exchange: the tests' own, from SNAPSHOTD_AMQP_EVENTS_EXCHANGE.
-    (channel,) = document["channels"].values()
-    assert channel["bindings"]["amqp"]["exchange"]["name"] == settings.amqp.events_exchange
+    channels = document["channels"]
+    assert list(channels) == [event.name for event in EVENT_TYPES] == ["SnapshotComplete", "MediaInfoComplete"]
+    for channel in channels.values():
+        assert channel["bindings"]["amqp"]["exchange"]["name"] == settings.amqp.events_exchange
 
 
 async def test_the_asyncapi_parser_reads_every_event_type_from_it(

@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from service.api.app import create_app
 from service.api.docs import asyncapi
 from service.config import Settings
+from service.events.payloads import EVENT_TYPES
 from service.queue import topology
 from service.worker.app import run_worker
 from tests.asyncapi.contract import check_event
@@ -84,7 +85,7 @@ class Stack:
 async def running_api(
     settings: Settings, events_queue: str | None = None
 ) -> AsyncIterator[tuple[TestClient, AbstractQueue]]:
-    """The API on a loopback port and a queue bound to every completion event.
+    """The API on a loopback port and a queue bound to every completion event (snapshot and probe jobs).
 
     With `events_queue` the queue is durable under that name (it survives a broker restart);
     otherwise it is exclusive to this connection.
@@ -96,7 +97,8 @@ async def running_api(
             events = await channel.declare_queue(events_queue, durable=True)
         else:
             events = await channel.declare_queue(exclusive=True)
-        await events.bind(topo.events_exchange, routing_key="SnapshotComplete.*")
+        for event in EVENT_TYPES:
+            await events.bind(topo.events_exchange, routing_key=f"{event.name}.*")
         try:
             async with TestClient(TestServer(create_app(settings))) as api:
                 yield api, events

@@ -7,7 +7,17 @@ is listed here.
 
 from __future__ import annotations
 
-from service.api.actions import callbacks, deliveries, jobs, pipelines, snapshot_urls, templates
+from service.api.actions import (
+    callbacks,
+    deliveries,
+    jobs,
+    media,
+    media_jobs,
+    pipelines,
+    plan,
+    snapshot_urls,
+    templates,
+)
 from service.api.actions.registry import ActionRegistry
 
 ACTIONS = ActionRegistry(
@@ -16,6 +26,16 @@ ACTIONS = ActionRegistry(
         "GetSnapshotJob": jobs.get_snapshot_job,
         "ListSnapshotJobs": jobs.list_snapshot_jobs,
         "GetSnapshotUrls": snapshot_urls.get_snapshot_urls,
+        "PlanSnapshotJob": plan.plan_snapshot_job,
+        "RegisterMediaInfo": media.register_media_info,
+        "GetMediaInfo": media.get_media_info,
+        "BatchGetMediaInfos": media.batch_get_media_infos,
+        "ListMediaBasicInfos": media.list_media_basic_infos,
+        "UpdateMediaInfo": media.update_media_info,
+        "DeleteMediaInfos": media.delete_media_infos,
+        "SubmitMediaInfoJob": media_jobs.submit_media_info_job,
+        "GetMediaInfoJob": media_jobs.get_media_info_job,
+        "ListMediaInfoJobs": media_jobs.list_media_info_jobs,
         "CreateCustomTemplate": templates.create_custom_template,
         "GetCustomTemplate": templates.get_custom_template,
         "ListCustomTemplates": templates.list_custom_templates,

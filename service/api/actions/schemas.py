@@ -16,22 +16,25 @@ import orjson
 from service.api.actions.params import Params
 from service.config import LimitSettings
 from service.domain.models import JobStatus, ObjectRef
-from service.domain.request_fields import JOB_ORDER, JOB_PAGE_SIZE, JOB_STATUS, NAME, PAGE_TOKEN
+from service.domain.request_fields import JOB_ORDER, JOB_PAGE_SIZE, JOB_STATUS, MEDIA_ID, NAME, PAGE_TOKEN
 from service.domain.snapshot_config import drop_unset
 from service.domain.urls import check_http_url, is_http_url, parse_media_url
 from service.errors import InvalidParameter, MissingParameter, NotSupported
 from service.store.jobs import JobFilter
 
-_MEDIA_TYPES = ("OSS",)
+#: Input.Type: an object URL, or (inputs only) a media asset's id
+OSS, MEDIA = "OSS", "Media"
 
 
 @dataclass(frozen=True, slots=True)
 class MediaParam:
-    """`Input` or `Output`: the raw object as given, and the (bucket, key) it names."""
+    """`Input` or `Output`: the raw object as given, and the (bucket, key) or media asset it names."""
 
     raw: dict[str, Any]
-    #: the object in our store; None for an input read straight from an http(s) URL
+    #: the object in our store; None for an input read straight from an http(s) URL, or a media asset
     ref: ObjectRef | None
+    #: Input.Type Media: the asset's id (its file is known once the asset is looked up)
+    media_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +70,7 @@ def parse_submit(params: Params, limits: LimitSettings) -> SubmitRequest:
         raise InvalidParameter.named("UserData", f"It must be at most {limits.max_user_data_bytes} bytes.")
     return SubmitRequest(
         name=params.field(NAME),
-        input=_media(params, "Input", allow_http=True),
+        input=parse_input(params, "Input"),
         output=_media(params, "Output"),
         template_id=template_id,
         overrides=overrides,
@@ -76,19 +79,33 @@ def parse_submit(params: Params, limits: LimitSettings) -> SubmitRequest:
     )
 
 
-def _media(params: Params, name: str, *, allow_http: bool = False) -> MediaParam:
+def parse_input(params: Params, name: str) -> MediaParam:
+    """A job's Input: an object URL (`OSS`: oss://, s3://, OSS-hosted or any http(s) URL) or a media asset
+    (`Media`: its MediaId, looked up by the action)."""
+    return _media(params, name, allow_http=True, allow_asset=True)
+
+
+def _media(params: Params, name: str, *, allow_http: bool = False, allow_asset: bool = False) -> MediaParam:
     raw = params.object(name, required=True) or {}
-    media_type = raw.get("Type", "OSS")
-    if media_type == "Media":
-        raise NotSupported(f'{name}.Type "Media" (media-asset IDs) is not supported; use "OSS" with an object URL.')
-    if media_type not in _MEDIA_TYPES:
-        raise InvalidParameter.named(f"{name}.Type", f'It must be "OSS"; got {media_type!r}.')
+    media_type = raw.get("Type", OSS)
+    if media_type == MEDIA and not allow_asset:
+        raise NotSupported(
+            f'{name}.Type "Media" (writing the images into a new media asset) is not supported; use "OSS" with an '
+            "object URL. A job whose Input is a media asset is listed on that asset (GetMediaInfo) anyway."
+        )
+    if media_type not in (OSS, MEDIA):
+        allowed = '"OSS" or "Media"' if allow_asset else '"OSS"'
+        raise InvalidParameter.named(f"{name}.Type", f"It must be {allowed}; got {media_type!r}.")
     media = raw.get("Media")
     if not media:
         raise MissingParameter.named(f"{name}.Media")
     if not isinstance(media, str):
         raise InvalidParameter.named(f"{name}.Media", "It must be a string.")
     raw_media = {"Type": media_type, "Media": media}
+    if media_type == MEDIA:
+        if len(media) > (MEDIA_ID.max_length or 64) or not media.isprintable():
+            raise InvalidParameter.named(f"{name}.Media", "It is not a MediaId this service issued.")
+        return MediaParam(raw_media, None, media_id=media)
     if allow_http and is_http_url(media):
         check_http_url(media, f"{name}.Media")
         return MediaParam(raw_media, None)
@@ -111,6 +128,11 @@ def parse_list(params: Params) -> JobFilter:
         page_size=params.field(JOB_PAGE_SIZE),
         after=decode_page_token(token) if (token := params.field(PAGE_TOKEN)) else None,
     )
+
+
+def parse_time(params: Params, name: str) -> datetime | None:
+    """A UTC time parameter (`2024-01-02T00:00:00Z`), or None when absent."""
+    return _time(params, name)
 
 
 def _time(params: Params, name: str) -> datetime | None:

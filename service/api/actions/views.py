@@ -13,7 +13,8 @@ from service.store.jobs import JobRecord
 
 def media_view(media: dict[str, Any], location: str, *, with_oss_file: bool) -> dict[str, Any]:
     view = {"Type": media.get("Type", "OSS"), "Media": media.get("Media", "")}
-    if with_oss_file and not is_http_url(view["Media"]):
+    # an http(s) URL and a media asset's id name no object of ours
+    if with_oss_file and view["Type"] != "Media" and not is_http_url(view["Media"]):
         ref = parse_media_url(view["Media"], "Media")
         view["OssFile"] = {"Bucket": ref.bucket, "Location": location, "Object": ref.key}
     return view

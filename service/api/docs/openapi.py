@@ -100,15 +100,26 @@ def snapshot_config_schema(max_count: int) -> dict[str, Any]:
 
 MEDIA_IN = obj(
     {
-        "Type": {"enum": ["OSS"], "default": "OSS"},
-        "Media": {"type": "string", "minLength": 1, "description": "oss://bucket/key, or an http(s) URL (input)."},
+        "Type": {"enum": ["OSS", "Media"], "default": "OSS", "description": "OSS: an object URL; Media: a MediaId."},
+        "Media": {
+            "type": "string",
+            "minLength": 1,
+            "description": "oss://bucket/key or an http(s) URL (Type OSS), or a media asset's MediaId (Type Media).",
+        },
+    },
+    ("Media",),
+)
+MEDIA_OUT = obj(
+    {
+        "Type": {"enum": ["OSS"], "default": "OSS", "description": "Media (a new media asset) is not supported."},
+        "Media": {"type": "string", "minLength": 1, "description": "oss://bucket/key of the images."},
     },
     ("Media",),
 )
 SUBMIT_REQUEST = obj(
     {
         "Input": MEDIA_IN,
-        "Output": MEDIA_IN,
+        "Output": MEDIA_OUT,
         "TemplateConfig": obj(
             {"TemplateId": {"type": "string", "minLength": 1}, "OverwriteParams": ref("SnapshotConfig")},
             ("TemplateId",),
@@ -134,6 +145,44 @@ CREATE_PIPELINE_REQUEST = obj(
 )
 UPDATE_PIPELINE_REQUEST = obj(
     {"Name": NAME, "Priority": rf.PRIORITY.json_schema(), "Status": rf.PIPELINE_STATUS.json_schema()}
+)
+REGISTER_MEDIA_REQUEST = obj(
+    {
+        "InputURL": given(rf.INPUT_URL),
+        "MediaType": rf.MEDIA_TYPE.json_schema(),
+        "Title": rf.MEDIA_TITLE.json_schema(),
+        "Description": rf.MEDIA_DESCRIPTION.json_schema(),
+        "CoverURL": rf.COVER_URL.json_schema(),
+        "MediaTags": rf.MEDIA_TAGS.json_schema(),
+        "UserData": {"type": "string", "description": "Your data, kept with the asset (JSON text)."},
+        "BusinessType": rf.BUSINESS_TYPE.json_schema(),
+        "ReferenceId": {**rf.REFERENCE_ID.json_schema(), "pattern": "^[A-Za-z0-9_-]{6,64}$"},
+        "Overwrite": rf.OVERWRITE.json_schema(),
+        "ClientToken": rf.CLIENT_TOKEN.json_schema(),
+    },
+    ("InputURL",),
+)
+UPDATE_MEDIA_REQUEST = obj(
+    {
+        "Title": rf.MEDIA_TITLE.json_schema(),
+        "Description": rf.MEDIA_DESCRIPTION.json_schema(),
+        "CoverURL": rf.COVER_URL.json_schema(),
+        "MediaTags": rf.MEDIA_TAGS.json_schema(),
+        "AppendTags": rf.APPEND_TAGS.json_schema(),
+        "UserData": STRING,
+        "ReferenceId": {**rf.REFERENCE_ID.json_schema(), "pattern": "^[A-Za-z0-9_-]{6,64}$"},
+        "BusinessType": rf.BUSINESS_TYPE.json_schema(),
+        "Category": rf.CATEGORY.json_schema(),
+    }
+)
+SUBMIT_MEDIA_INFO_JOB_REQUEST = obj(
+    {
+        "Input": MEDIA_IN,
+        "ScheduleConfig": obj({"PipelineId": STRING, "Priority": rf.PROBE_PRIORITY.json_schema()}),
+        "Name": rf.NAME.json_schema(),
+        "UserData": {"type": "string", "description": 'JSON text; {"NotifyAddress": url} adds a callback.'},
+    },
+    ("Input",),
 )
 SET_CALLBACK_REQUEST = obj(
     {
@@ -243,6 +292,116 @@ CALLBACK_FIELDS = {
 }
 
 
+#: the SDK maps every probe figure as a string
+FILE_BASIC_INFO_FIELDS = {
+    name: STRING
+    for name in (
+        "FileName",
+        "FileSize",
+        "FileStatus",
+        "FileType",
+        "FileUrl",
+        "FormatName",
+        "Duration",
+        "Bitrate",
+        "Width",
+        "Height",
+        "Region",
+        "CreateTime",
+        "ModifiedTime",
+        "MediaId",
+    )
+}
+FILE_BASIC_INFO = obj(
+    FILE_BASIC_INFO_FIELDS,
+    ("FileName", "FileSize", "FileStatus", "FileType", "FileUrl", "FormatName", "Duration", "Region"),
+    description="The source file, as its probe found it; figures are strings, as the SDK maps them.",
+)
+STREAM_INFO = {"type": "object", "additionalProperties": STRING, "description": "A stream's figures, as strings."}
+MEDIA_BASIC_INFO_FIELDS = {
+    "MediaId": STRING,
+    "InputURL": STRING,
+    "MediaType": {"enum": list(rf.MEDIA_TYPE_CHOICES)},
+    "BusinessType": STRING,
+    "Source": {"enum": ["oss", "general"]},
+    "Title": STRING,
+    "Description": STRING,
+    "Category": STRING,
+    "MediaTags": STRING,
+    "CoverURL": STRING,
+    "UserData": STRING,
+    "ReferenceId": STRING,
+    "Status": {"enum": list(rf.MEDIA_STATUS.choices)},
+    "Snapshots": {"type": "string", "description": "JSON text: the Normal snapshot jobs made of the asset."},
+    "SpriteImages": {"type": "string", "description": "JSON text: the sprite-sheet jobs made of the asset."},
+    "CreateTime": TIME,
+    "ModifiedTime": TIME,
+    "DeletedTime": TIME,
+    "Code": STRING,
+    "Message": STRING,
+}
+FILE_INFO = obj(
+    {
+        "FileBasicInfo": ref("FileBasicInfo"),
+        "VideoStreamInfoList": {"type": "array", "items": STREAM_INFO},
+        "AudioStreamInfoList": {"type": "array", "items": STREAM_INFO},
+        "SubtitleStreamInfoList": {"type": "array", "items": STREAM_INFO},
+    },
+    ("FileBasicInfo",),
+)
+MEDIA_INFO = obj(
+    {
+        "MediaId": STRING,
+        "MediaBasicInfo": ref("MediaBasicInfo"),
+        "FileInfoList": {"type": "array", "items": ref("FileInfo")},
+    },
+    ("MediaId", "MediaBasicInfo"),
+)
+MEDIA_INFO_JOB_FIELDS = {
+    "JobId": STRING,
+    "Name": STRING,
+    "Status": {"enum": [s.value for s in JobStatus]},
+    "Async": BOOLEAN,
+    "Input": obj({"Type": {"enum": ["OSS", "Media"]}, "Media": STRING}, ("Type", "Media")),
+    "ScheduleConfig": obj({"PipelineId": STRING, "Priority": INTEGER}, ("PipelineId", "Priority")),
+    "TriggerSource": STRING,
+    "UserData": STRING,
+    "SubmitTime": TIME,
+    "FinishTime": TIME,
+    "Code": STRING,
+    "Message": STRING,
+    "MediaId": STRING,
+    "MediaInfoProperty": obj(
+        {
+            "FileBasicInfo": ref("FileBasicInfo"),
+            "VideoStreamInfoList": {"type": "array", "items": STREAM_INFO},
+            "AudioStreamInfoList": {"type": "array", "items": STREAM_INFO},
+        },
+        ("FileBasicInfo", "VideoStreamInfoList", "AudioStreamInfoList"),
+    ),
+}
+NULLABLE_COUNT = {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "null"}]}
+PLAN_FIELDS = {
+    "Type": {"enum": [t.value for t in SnapshotType]},
+    "FrameType": STRING,
+    "TemplateConfig": {"type": "string", "description": "The effective config, as JSON text."},
+    "DurationMs": {"type": "integer", "minimum": 0},
+    "Width": INTEGER,
+    "Height": INTEGER,
+    "Count": {"type": "integer", "minimum": 0},
+    "Images": {"type": "array", "items": {"type": "object"}, "description": "As GetSnapshotJob's Images."},
+    "DroppedSlots": {"type": "array", "items": {"type": "object"}},
+    "Files": {"type": "array", "items": {"type": "object"}, "description": "Images or sheets: Key, size, Images."},
+    "Storyboards": {"type": "array", "items": STRING},
+    "InputBytes": {"type": "integer", "minimum": 0},
+    "BytesExpected": {**NULLABLE_COUNT, "description": "Bytes read through the range reader; null: unknown."},
+    "BytesRead": {"type": "integer", "minimum": 0},
+    "FramesExpected": NULLABLE_COUNT,
+    "Basis": {"enum": ["index", "keyframes"]},
+    "Notes": {"type": "array", "items": STRING},
+}
+
+
 def _all(fields: dict[str, Any], *, but: tuple[str, ...] = ()) -> tuple[str, ...]:
     return tuple(name for name in fields if name not in but)
 
@@ -262,6 +421,37 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "SystemTemplate": obj(SYSTEM_TEMPLATE_FIELDS, _all(SYSTEM_TEMPLATE_FIELDS)),
     "Pipeline": obj(PIPELINE_FIELDS, _all(PIPELINE_FIELDS)),
     "CallbackDelivery": obj(DELIVERY_FIELDS, _all(DELIVERY_FIELDS)),
+    "FileBasicInfo": FILE_BASIC_INFO,
+    "FileInfo": FILE_INFO,
+    "MediaBasicInfo": obj(MEDIA_BASIC_INFO_FIELDS, _all(MEDIA_BASIC_INFO_FIELDS, but=("DeletedTime",))),
+    "MediaInfo": MEDIA_INFO,
+    "MediaInfoJob": obj(MEDIA_INFO_JOB_FIELDS, _all(MEDIA_INFO_JOB_FIELDS, but=("FinishTime", "MediaInfoProperty"))),
+    "RegisterMediaInfoRequest": REGISTER_MEDIA_REQUEST,
+    "UpdateMediaInfoRequest": UPDATE_MEDIA_REQUEST,
+    "SubmitMediaInfoJobRequest": SUBMIT_MEDIA_INFO_JOB_REQUEST,
+    "MediaIdResponse": envelope({"MediaId": {"type": "string", "minLength": 1}}, ("MediaId",)),
+    "GetMediaInfoResponse": envelope({"MediaInfo": ref("MediaInfo")}, ("MediaInfo",)),
+    "BatchGetMediaInfosResponse": envelope(
+        {"MediaInfos": {"type": "array", "items": ref("MediaInfo")}, "IgnoredList": {"type": "array", "items": STRING}},
+        ("MediaInfos", "IgnoredList"),
+    ),
+    "ListMediaBasicInfosResponse": envelope(
+        {
+            "MediaInfos": {"type": "array", "items": ref("MediaInfo")},
+            "TotalCount": {"type": "integer", "minimum": 0},
+            "NextToken": STRING,
+        },
+        ("MediaInfos", "TotalCount", "NextToken"),
+    ),
+    "DeleteMediaInfosResponse": envelope(
+        {"IgnoredList": {"type": "array", "items": STRING}, "ForbiddenList": {"type": "array", "items": STRING}},
+        ("IgnoredList", "ForbiddenList"),
+    ),
+    "MediaInfoJobResponse": envelope({"MediaInfoJob": ref("MediaInfoJob")}, ("MediaInfoJob",)),
+    "ListMediaInfoJobsResponse": envelope(
+        {"Jobs": {"type": "array", "items": ref("MediaInfoJob")}, "NextPageToken": STRING}, ("Jobs", "NextPageToken")
+    ),
+    "PlanSnapshotJobResponse": envelope({"Plan": obj(PLAN_FIELDS, _all(PLAN_FIELDS))}, ("Plan",)),
     # requests
     "SubmitSnapshotJobRequest": SUBMIT_REQUEST,
     "CreateCustomTemplateRequest": CREATE_TEMPLATE_REQUEST,
