@@ -1,12 +1,14 @@
 """`python -m benchmarks.probe_reuse`: what a media asset's probe saves a snapshot of it.
 
-A capture opens its input and, for a container whose streams state no duration (Matroska, WebM, MPEG-TS),
-measures the duration by seeking to the last keyframe and reading to the end. A snapshot job on a probed
-asset is handed the duration the probe measured (`CaptureSpec.known_duration_ms`) and skips that. This
-times a one-keyframe capture over HTTP through the range reader (a loopback server with Range support),
-with and without the known duration, on a Matroska file made with PyAV (H.264, `--seconds` long, 640x360,
-a keyframe every 2 s, noise so packets have real sizes), and prints median and min–max of `--runs`, and
-the bytes each read. MP4 states its duration in the header: nothing to save there, also shown.
+A capture opens its input and, for a container whose streams state no duration, measures it: a finished
+Matroska file names it in its track's DURATION tag, MP4 in its header; a Matroska file written live (as
+recorders and browsers write it: no duration, no tags, no cues) can only be measured by reading every
+packet. A snapshot job on a probed asset is handed the duration the probe measured
+(`CaptureSpec.known_duration_ms`) and skips that. This times a one-keyframe capture over HTTP through the
+range reader (a loopback server with Range support), with and without the known duration, on files made
+with PyAV (H.264, `--seconds` long, 640x360, a keyframe every 2 s, noise so packets have real sizes): MP4,
+finished Matroska and the same Matroska remuxed live; it prints median and min–max of `--runs`, and the
+bytes each read.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from service.domain.models import CaptureSpec
 from service.domain.snapshot_config import parse_config
 from service.media.capture import capture
 from service.media.probe import probe
-from tests.media_factory import make_video
+from tests.media_factory import make_video, remux
 from tests.range_server import serve_directory
 
 
@@ -56,10 +58,12 @@ def main() -> None:
     config = parse_config({"Time": args.seconds * 500, "Count": 1}, "TemplateConfig")
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
-        for name in ("clip.mkv", "clip.mp4"):
+        names = ("clip.mp4", "clip.mkv", "live.mkv")
+        for name in names[:2]:
             make_video(root / name, seconds=args.seconds, fps=25, gop=50, size=(640, 360), noise=True, bframes=2)
+        remux(root / "clip.mkv", root / "live.mkv", {"live": "1"})
         with serve_directory(root) as base:
-            for name in ("clip.mkv", "clip.mp4"):
+            for name in names:
                 url = f"{base}/{name}"
                 probed = probe(ProbeSpec(url))
                 spec = CaptureSpec(source=url, config=config, output_key="o.jpg", scratch_dir="")

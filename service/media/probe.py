@@ -2,8 +2,9 @@
 
 The input is opened as a capture opens it (`source.open_container`: the one object, no protocol, the
 supported demuxers), so probing a URL can reach nothing a snapshot could not. What is read: the header
-(FFmpeg's stream-info pass reads the first packets with it), the index, and for containers whose streams
-state no duration (Matroska, WebM, TS) the last GOP, measured as a capture measures it. One frame is
+(FFmpeg's stream-info pass reads the first packets with it), the index, and for streams that state no
+duration the packets a capture reads to measure it (the last GOP; every packet of a Matroska file written
+live, which has no cues to seek by). One frame is
 decoded, the first keyframe: PyAV exposes the display rotation only on frames, and a file whose video
 does not decode is one no snapshot can be made of, so the probe says so instead of the first job.
 

@@ -160,7 +160,12 @@ def _probe_end(container: av.container.InputContainer, stream: av.video.stream.V
     far = (stream.start_time or 0) + int(((container.duration or 0) / av.time_base + 1) / tb)
     end: int | None = None
     try:
-        container.seek(far, backward=True, any_frame=False, stream=stream)
+        try:
+            container.seek(far, backward=True, any_frame=False, stream=stream)
+        except av.FFmpegError:
+            # no index to seek by (a Matroska file written live has no cues): the packets from the start
+            # are the only measure, so read them all, once; a media asset's probe records it for later jobs
+            container.seek(0)
         for packet in container.demux(stream):
             if packet.pts is not None and packet.size:
                 stop = packet.pts + (packet.duration or 0)

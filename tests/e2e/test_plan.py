@@ -88,7 +88,14 @@ def compare(plan: dict[str, Any], job: dict[str, Any], storage: Path) -> None:
         with Image.open(storage / "thumbs" / file["Key"]) as stored:
             assert stored.size == (file["Width"], file["Height"]), file
         assert file["Images"] == sum(1 for image in images if image["Key"] == file["Key"])
-    assert plan["FramesExpected"] == job["Stats"]["FramesDecoded"]
+    stats = job["Stats"]
+    if plan["FrameType"] == "intra":
+        assert plan["FramesExpected"] == stats["FramesDecoded"]
+    else:
+        # the keyframe-to-target decode the plan counts is the most the engine does: it skips non-reference
+        # frames shown early (known only when decoding) and stops at an answer before a seek
+        handled = stats["FramesDecoded"] + stats["FramesSkipped"]
+        assert plan["FramesExpected"] * 0.9 <= handled <= plan["FramesExpected"]
     read = job["Stats"]["BytesRead"]
     if plan["FrameType"] == "intra":
         # one packet read a slot: the reader's blocks, exactly

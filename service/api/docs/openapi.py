@@ -396,7 +396,10 @@ PLAN_FIELDS = {
     "InputBytes": {"type": "integer", "minimum": 0},
     "BytesExpected": {**NULLABLE_COUNT, "description": "Bytes read through the range reader; null: unknown."},
     "BytesRead": {"type": "integer", "minimum": 0},
-    "FramesExpected": NULLABLE_COUNT,
+    "FramesExpected": {
+        **NULLABLE_COUNT,
+        "description": "The keyframe-to-target decode: the most frames the job decodes (decoded + skipped stay within it).",
+    },
     "Basis": {"enum": ["index", "keyframes"]},
     "Notes": {"type": "array", "items": STRING},
 }
