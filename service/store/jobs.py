@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 import asyncpg
 
@@ -165,9 +165,22 @@ class JobOutcome:
     stats: dict[str, Any] | None = None
 
 
+class _Keyed(Protocol):
+    """A row a keyset page can end on."""
+
+    @property
+    def create_time(self) -> datetime: ...
+
+    @property
+    def job_id(self) -> str: ...
+
+
+R = TypeVar("R", bound=_Keyed)
+
+
 @dataclass(frozen=True, slots=True)
-class JobPage:
-    jobs: list[JobRecord]
+class JobPage(Generic[R]):
+    jobs: list[R]
     #: where the next page starts (after this job), None on the last page
     after: tuple[datetime, str] | None
 
@@ -184,6 +197,36 @@ class JobFilter:
     page_size: int = 20
     #: (create time, job id) of the last job of the previous page
     after: tuple[datetime, str] | None = None
+
+
+async def list_page(pool: asyncpg.Pool, table: str, query: JobFilter, from_row: Callable[[Any], R]) -> JobPage[R]:
+    """One keyset page of a job table (snapshot or probe jobs) by (create_time, job_id): the one listing rule."""
+    clauses: list[str] = []
+    args: list[Any] = []
+
+    def arg(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    if query.status is not None:
+        clauses.append(f"status = {arg(query.status.value)}")
+    if query.job_id:
+        clauses.append(f"job_id = {arg(query.job_id)}")
+    if query.start_of_create_time:
+        clauses.append(f"create_time >= {arg(query.start_of_create_time)}")
+    if query.end_of_create_time:
+        clauses.append(f"create_time <= {arg(query.end_of_create_time)}")
+    if query.after is not None:
+        created, job_id = query.after
+        op = "<" if query.descending else ">"
+        clauses.append(f"(create_time, job_id) {op} ({arg(created)}, {arg(job_id)})")
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    order = "DESC" if query.descending else "ASC"
+    sql = f"SELECT * FROM {table} {where} ORDER BY create_time {order}, job_id {order} LIMIT {arg(query.page_size + 1)}"
+    rows = await pool.fetch(sql, *args)
+    jobs = [from_row(row) for row in rows[: query.page_size]]
+    after = (jobs[-1].create_time, jobs[-1].job_id) if len(rows) > query.page_size else None
+    return JobPage(jobs, after)
 
 
 @store_methods
@@ -259,33 +302,6 @@ class JobStore:
             await add_deliveries(connection, finished.job_id, finished.user_data, body, message_id)
         return finished
 
-    async def list(self, query: JobFilter) -> JobPage:
+    async def list(self, query: JobFilter) -> JobPage[JobRecord]:
         """One page of jobs ordered by (create_time, job_id), resuming after the page token."""
-        clauses: list[str] = []
-        args: list[Any] = []
-
-        def arg(value: Any) -> str:
-            args.append(value)
-            return f"${len(args)}"
-
-        if query.status is not None:
-            clauses.append(f"status = {arg(query.status.value)}")
-        if query.job_id:
-            clauses.append(f"job_id = {arg(query.job_id)}")
-        if query.start_of_create_time:
-            clauses.append(f"create_time >= {arg(query.start_of_create_time)}")
-        if query.end_of_create_time:
-            clauses.append(f"create_time <= {arg(query.end_of_create_time)}")
-        if query.after is not None:
-            created, job_id = query.after
-            op = "<" if query.descending else ">"
-            clauses.append(f"(create_time, job_id) {op} ({arg(created)}, {arg(job_id)})")
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        order = "DESC" if query.descending else "ASC"
-        sql = (
-            f"SELECT * FROM jobs {where} ORDER BY create_time {order}, job_id {order} LIMIT {arg(query.page_size + 1)}"
-        )
-        rows = await self.pool.fetch(sql, *args)
-        jobs = [JobRecord.from_row(row) for row in rows[: query.page_size]]
-        after = (jobs[-1].create_time, jobs[-1].job_id) if len(rows) > query.page_size else None
-        return JobPage(jobs, after)
+        return await list_page(self.pool, "jobs", query, JobRecord.from_row)

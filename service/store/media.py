@@ -28,7 +28,7 @@ from service.domain.models import JobStatus
 from service.domain.routing import JOB_ROUTING_KEY
 from service.errors import InvalidParameter
 from service.store.probe_jobs import DISPATCH_WAITING_JOBS, NewProbeJob, insert_probe_job
-from service.store.sql import Connection, decode_keyset, encode_keyset
+from service.store.sql import Connection
 
 INSERT_MEDIA = """
 INSERT INTO media (media_id, input_url, source, media_type, title, description, cover_url, media_tags,
@@ -147,14 +147,16 @@ class MediaFilter:
     end_time: datetime | None = None
     descending: bool = True
     max_results: int = 10
-    next_token: str | None = None
+    #: (create time, media id) of the last asset of the previous page
+    after: tuple[datetime, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class MediaPage:
     media: list[MediaRecord]
     total: int
-    next_token: str
+    #: where the next page starts (after this asset), None on the last page
+    after: tuple[datetime, str] | None
 
 
 class MediaStore:
@@ -272,8 +274,8 @@ class MediaStore:
             clauses.append(f"create_time <= {arg(query.end_time)}")
         filtered = " AND ".join(clauses)
         total_args = list(args)
-        if query.next_token:
-            created, media_id = decode_keyset(query.next_token, "NextToken")
+        if query.after is not None:
+            created, media_id = query.after
             op = "<" if query.descending else ">"
             clauses.append(f"(create_time, media_id) {op} ({arg(created)}, {arg(media_id)})")
         order = "DESC" if query.descending else "ASC"
@@ -285,9 +287,8 @@ class MediaStore:
             rows = await connection.fetch(sql, *args)
             total = int(await connection.fetchval(f"SELECT count(*) FROM media WHERE {filtered}", *total_args))
         media = [MediaRecord.from_row(row) for row in rows[: query.max_results]]
-        more = len(rows) > query.max_results
-        token = encode_keyset(media[-1].create_time, media[-1].media_id) if more else ""
-        return MediaPage(media, total, token)
+        after = (media[-1].create_time, media[-1].media_id) if len(rows) > query.max_results else None
+        return MediaPage(media, total, after)
 
     async def finished_snapshots(self, media_ids: Sequence[str]) -> Mapping[str, Sequence[FinishedSnapshot]]:
         """Each asset's successful snapshot jobs, oldest first, with the objects each one wrote: one query."""

@@ -28,8 +28,9 @@ from service.domain.models import JobStatus
 from service.domain.routing import JOB_ROUTING_KEY, Dispatch
 from service.errors import ResourceNotFound
 from service.store.deliveries import add_deliveries
+from service.store.jobs import JobFilter, JobPage, list_page
 from service.store.outbox import MessageKind, add_message
-from service.store.sql import Connection, decode_keyset, encode_keyset
+from service.store.sql import Connection
 
 #: what a finished probe job announces: (routing key, body, message id)
 Event = tuple[str, dict[str, Any], str]
@@ -152,23 +153,6 @@ class ProbeOutcome:
     result: Probe | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class ProbeJobFilter:
-    status: JobStatus | None = None
-    job_id: str | None = None
-    start_of_create_time: datetime | None = None
-    end_of_create_time: datetime | None = None
-    descending: bool = True
-    page_size: int = 10
-    page_token: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ProbeJobPage:
-    jobs: list[ProbeJobRecord]
-    next_page_token: str
-
-
 async def insert_probe_job(connection: Connection, job: NewProbeJob) -> None:
     """Insert the job and its dispatch; call inside the caller's transaction (or on its own)."""
     inserted = await connection.fetchval(
@@ -238,33 +222,6 @@ class ProbeJobStore:
             await add_deliveries(connection, finished.job_id, finished.user_data, body, message_id)
         return finished
 
-    async def list(self, query: ProbeJobFilter) -> ProbeJobPage:
-        clauses: list[str] = []
-        args: list[Any] = []
-
-        def arg(value: Any) -> str:
-            args.append(value)
-            return f"${len(args)}"
-
-        if query.status is not None:
-            clauses.append(f"status = {arg(query.status.value)}")
-        if query.job_id:
-            clauses.append(f"job_id = {arg(query.job_id)}")
-        if query.start_of_create_time:
-            clauses.append(f"create_time >= {arg(query.start_of_create_time)}")
-        if query.end_of_create_time:
-            clauses.append(f"create_time <= {arg(query.end_of_create_time)}")
-        if query.page_token:
-            created, job_id = decode_keyset(query.page_token, "NextPageToken")
-            op = "<" if query.descending else ">"
-            clauses.append(f"(create_time, job_id) {op} ({arg(created)}, {arg(job_id)})")
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        order = "DESC" if query.descending else "ASC"
-        sql = (
-            f"SELECT * FROM probe_jobs {where} ORDER BY create_time {order}, job_id {order} "
-            f"LIMIT {arg(query.page_size + 1)}"
-        )
-        rows = await self.pool.fetch(sql, *args)
-        jobs = [ProbeJobRecord.from_row(row) for row in rows[: query.page_size]]
-        more = len(rows) > query.page_size
-        return ProbeJobPage(jobs, encode_keyset(jobs[-1].create_time, jobs[-1].job_id) if more else "")
+    async def list(self, query: JobFilter) -> JobPage[ProbeJobRecord]:
+        """ListMediaInfoJobs: the snapshot jobs' listing rule on this table."""
+        return await list_page(self.pool, "probe_jobs", query, ProbeJobRecord.from_row)

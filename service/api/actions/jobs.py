@@ -101,7 +101,7 @@ async def list_snapshot_jobs(request: web.Request, params: Params) -> dict[str, 
     location = _location(request)
     return {
         "Jobs": [job_view(job, location, full=False) for job in page.jobs],
-        "NextPageToken": encode_page_token(page.after) if page.after else "",
+        "NextPageToken": encode_page_token(page.after),
     }
 
 

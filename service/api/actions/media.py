@@ -16,7 +16,7 @@ from aiohttp import web
 
 from service.api.actions.media_views import media_info
 from service.api.actions.params import Params
-from service.api.actions.schemas import parse_time
+from service.api.actions.schemas import decode_page_token, encode_page_token, parse_time
 from service.api.keys import MEDIA, RELAY, SETTINGS, SSRF_ALLOW, STORAGE
 from service.domain import request_fields as rf
 from service.domain.media import MediaStatus, MediaType, source_of, type_of
@@ -91,7 +91,7 @@ async def list_media_basic_infos(request: web.Request, params: Params) -> dict[s
         end_time=end,
         descending=params.field(rf.MEDIA_SORT) == "desc",
         max_results=params.field(rf.MAX_RESULTS),
-        next_token=params.field(rf.NEXT_TOKEN),
+        after=decode_page_token(params.field(rf.NEXT_TOKEN), rf.NEXT_TOKEN.name),
     )
     store = request.app[MEDIA]
     page = await store.list(query)
@@ -104,7 +104,7 @@ async def list_media_basic_infos(request: web.Request, params: Params) -> dict[s
         if not with_files:
             del info["FileInfoList"]
         infos.append(info)
-    return {"MediaInfos": infos, "TotalCount": page.total, "NextToken": page.next_token}
+    return {"MediaInfos": infos, "TotalCount": page.total, "NextToken": encode_page_token(page.after)}
 
 
 async def update_media_info(request: web.Request, params: Params) -> dict[str, Any]:

@@ -14,13 +14,12 @@ from aiohttp import web
 
 from service.api.actions.media_views import media_info_job
 from service.api.actions.params import Params
-from service.api.actions.schemas import parse_input, parse_time
+from service.api.actions.schemas import encode_page_token, parse_input, parse_list
 from service.api.keys import MEDIA, PROBE_JOBS, RELAY, SETTINGS, SSRF_ALLOW, STORAGE
 from service.domain import request_fields as rf
-from service.domain.models import JobStatus
 from service.errors import InvalidParameter, JobNotFound, MediaAssetNotFound
 from service.net.ssrf import check_url_for
-from service.store.probe_jobs import NewProbeJob, ProbeJobFilter, ProbeJobRecord, ProbeJobStore
+from service.store.probe_jobs import NewProbeJob, ProbeJobRecord, ProbeJobStore
 
 
 async def submit_media_info_job(request: web.Request, params: Params) -> dict[str, Any]:
@@ -60,21 +59,8 @@ async def get_media_info_job(request: web.Request, params: Params) -> dict[str, 
 
 
 async def list_media_info_jobs(request: web.Request, params: Params) -> dict[str, Any]:
-    start, end = parse_time(params, "StartOfCreateTime"), parse_time(params, "EndOfCreateTime")
-    if start and end and start > end:
-        raise InvalidParameter.named("StartOfCreateTime", "It must not be after EndOfCreateTime.")
-    status = params.field(rf.JOB_STATUS)
-    query = ProbeJobFilter(
-        status=JobStatus(status) if status else None,
-        job_id=params.string("JobId"),
-        start_of_create_time=start,
-        end_of_create_time=end,
-        descending=params.field(rf.JOB_ORDER) == "CreateTimeDesc",
-        page_size=params.field(rf.PROBE_PAGE_SIZE),
-        page_token=params.field(rf.PAGE_TOKEN),
-    )
-    page = await request.app[PROBE_JOBS].list(query)
-    return {"Jobs": [await _view(request, job) for job in page.jobs], "NextPageToken": page.next_page_token}
+    page = await request.app[PROBE_JOBS].list(parse_list(params, rf.PROBE_PAGE_SIZE))
+    return {"Jobs": [await _view(request, job) for job in page.jobs], "NextPageToken": encode_page_token(page.after)}
 
 
 async def _get(store: ProbeJobStore, job_id: str) -> ProbeJobRecord:

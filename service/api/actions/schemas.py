@@ -15,6 +15,7 @@ import orjson
 
 from service.api.actions.params import Params
 from service.config import LimitSettings
+from service.domain.fields import Field
 from service.domain.models import JobStatus, ObjectRef
 from service.domain.request_fields import JOB_ORDER, JOB_PAGE_SIZE, JOB_STATUS, MEDIA_ID, NAME, PAGE_TOKEN
 from service.domain.snapshot_config import drop_unset
@@ -112,8 +113,8 @@ def _media(params: Params, name: str, *, allow_http: bool = False, allow_asset: 
     return MediaParam(raw_media, parse_media_url(media, f"{name}.Media"))
 
 
-def parse_list(params: Params) -> JobFilter:
-    """ListSnapshotJobs' filters and paging."""
+def parse_list(params: Params, page_size: Field = JOB_PAGE_SIZE) -> JobFilter:
+    """ListSnapshotJobs' (and ListMediaInfoJobs') filters and paging."""
     status = params.field(JOB_STATUS)
     start = _time(params, "StartOfCreateTime")
     end = _time(params, "EndOfCreateTime")
@@ -125,8 +126,8 @@ def parse_list(params: Params) -> JobFilter:
         start_of_create_time=start,
         end_of_create_time=end,
         descending=params.field(JOB_ORDER) == "CreateTimeDesc",
-        page_size=params.field(JOB_PAGE_SIZE),
-        after=decode_page_token(token) if (token := params.field(PAGE_TOKEN)) else None,
+        page_size=params.field(page_size),
+        after=decode_page_token(params.field(PAGE_TOKEN)),
     )
 
 
@@ -149,17 +150,22 @@ def _time(params: Params, name: str) -> datetime | None:
         raise InvalidParameter.named(name, "It must be a UTC time like 2024-01-02T00:00:00Z.") from None
 
 
-def encode_page_token(after: tuple[datetime, str]) -> str:
-    """ListSnapshotJobs' NextPageToken: where the next page starts, opaque to clients."""
-    created, job_id = after
-    raw = orjson.dumps([created.isoformat(), job_id])
+def encode_page_token(after: tuple[datetime, str] | None) -> str:
+    """A NextPageToken/NextToken: where the next page starts (a keyset), opaque to clients; "" at the end."""
+    if after is None:
+        return ""
+    created, ident = after
+    raw = orjson.dumps([created.isoformat(), ident])
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_page_token(token: str) -> tuple[datetime, str]:
+def decode_page_token(token: str | None, field: str = PAGE_TOKEN.name) -> tuple[datetime, str] | None:
+    """The keyset a token names (None without one); InvalidParameter naming `field` for anything else."""
+    if not token:
+        return None
     try:
         padded = token + "=" * (-len(token) % 4)
-        created, job_id = orjson.loads(base64.urlsafe_b64decode(padded))
-        return datetime.fromisoformat(created), str(job_id)
+        created, ident = orjson.loads(base64.urlsafe_b64decode(padded))
+        return datetime.fromisoformat(created), str(ident)
     except (ValueError, TypeError) as exc:
-        raise InvalidParameter.named(PAGE_TOKEN.name, "It is not a token this service issued.") from exc
+        raise InvalidParameter.named(field, "It is not a token this service issued.") from exc
