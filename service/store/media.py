@@ -27,6 +27,7 @@ from service.domain.media import FinishedSnapshot, MediaStatus, MediaType, Probe
 from service.domain.models import JobStatus
 from service.domain.routing import JOB_ROUTING_KEY
 from service.errors import InvalidParameter
+from service.store.pool import store_methods
 from service.store.probe_jobs import DISPATCH_WAITING_JOBS, NewProbeJob, insert_probe_job
 from service.store.sql import Connection
 
@@ -159,6 +160,7 @@ class MediaPage:
     after: tuple[datetime, str] | None
 
 
+@store_methods
 class MediaStore:
     """All SQL touching the media table (the probe's result is written by ProbeJobStore.finish)."""
 

@@ -30,6 +30,7 @@ from service.errors import ResourceNotFound
 from service.store.deliveries import add_deliveries
 from service.store.jobs import JobFilter, JobPage, list_page
 from service.store.outbox import MessageKind, add_message
+from service.store.pool import store_methods
 from service.store.sql import Connection
 
 #: what a finished probe job announces: (routing key, body, message id)
@@ -171,6 +172,7 @@ async def insert_probe_job(connection: Connection, job: NewProbeJob) -> None:
         raise ResourceNotFound.of("Pipeline", job.pipeline_id or "default")
 
 
+@store_methods
 class ProbeJobStore:
     """All SQL touching the probe_jobs table."""
 
