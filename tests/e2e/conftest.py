@@ -68,6 +68,28 @@ class Stack:
             found.append(await self._checked(message))
         return found
 
+    async def count_events(self, job_ids: set[str], timeout_s: float = 60.0) -> dict[str, int]:
+        """How many completion events each job produced, drained from the events queue.
+
+        A job can be final in the database before a relay has published its event (it may be backing
+        off after an outage), so drain until every job has one, then once more for duplicates.
+        """
+        counts = dict.fromkeys(job_ids, 0)
+
+        async def drain() -> None:
+            for event in await self.drain_events():
+                if (job_id := event["MessageBody"]["JobId"]) in counts:
+                    counts[job_id] += 1
+
+        async with asyncio.timeout(timeout_s):
+            await drain()
+            while min(counts.values()) == 0:
+                await asyncio.sleep(0.2)
+                await drain()
+        await asyncio.sleep(1.0)  # a duplicate would be published right behind the first
+        await drain()
+        return counts
+
     async def _checked(self, message: AbstractIncomingMessage) -> dict[str, Any]:
         """The event's payload, once it has matched what the API's AsyncAPI document says of it."""
         if self.document is None:

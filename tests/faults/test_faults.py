@@ -49,30 +49,6 @@ async def lease_owner(settings: Settings, job_id: str) -> str | None:
         await connection.close()
 
 
-async def events_for(stack: Stack, job_ids: set[str], timeout_s: float = 60.0) -> dict[str, int]:
-    """How many completion events each job produced, drained from the events queue.
-
-    A job can be final in the database before the relay has published its event (the relay may be
-    backing off after an outage), so drain until every job has one, then once more for duplicates.
-    """
-    counts = dict.fromkeys(job_ids, 0)
-
-    async def drain() -> None:
-        for event in await stack.drain_events():
-            job_id = event["MessageBody"]["JobId"]
-            if job_id in counts:
-                counts[job_id] += 1
-
-    async with asyncio.timeout(timeout_s):
-        await drain()
-        while min(counts.values()) == 0:
-            await asyncio.sleep(0.2)
-            await drain()
-    await asyncio.sleep(1.0)  # a duplicate would be published right behind the first
-    await drain()
-    return counts
-
-
 async def test_killed_worker_job_finishes_exactly_once_on_another(
     base_env: dict[str, str], long_clip: Path, spawn_worker
 ) -> None:  # type: ignore[no-untyped-def]
@@ -95,7 +71,7 @@ async def test_killed_worker_job_finishes_exactly_once_on_another(
         job = await stack.wait_final(job_id, timeout_s=90)
         survivor = next(iter(workers.values()))
         assert survivor.terminate() == 0
-        counts = await events_for(stack, {job_id})
+        counts = await stack.count_events({job_id})
 
     assert (job["Status"], job["Count"], job["Attempts"]) == ("Success", 400, 2)
     assert counts == {job_id: 1}
@@ -147,7 +123,7 @@ async def test_broker_outage_loses_no_job_and_no_event(
             await asyncio.to_thread(private_rabbitmq.start_app)
         jobs = [await stack.wait_final(job_id, timeout_s=120) for job_id in accepted]
         await stack.stop_worker()
-        counts = await events_for(stack, set(accepted))
+        counts = await stack.count_events(set(accepted))
 
     assert [job["Status"] for job in jobs] == ["Success"] * 10
     assert sorted(counts.values()) == [1] * 10
@@ -179,7 +155,7 @@ async def test_postgres_restart_answers_503_then_recovers_without_losing_jobs(
         accepted += [(await call(stack.api, "SubmitSnapshotJob", **params))[1]["JobId"] for _ in range(3)]
         jobs = [await stack.wait_final(job_id, timeout_s=120) for job_id in accepted]
         await stack.stop_worker()
-        counts = await events_for(stack, set(accepted))
+        counts = await stack.count_events(set(accepted))
 
     assert {job["Status"] for job in jobs} == {"Success"}
     assert set(counts.values()) == {1}
