@@ -5,6 +5,10 @@ for `intra`, exact frame for `normal`), applies the black-frame rules, renders a
 writes images / sprite sheets / storyboards into `spec.scratch_dir`. Library errors are translated here into
 service errors with one string argument, because they cross the process boundary by pickling.
 
+The pieces are public because a job in shards (`shards.py`) runs them apart: `pick_all` over a shard's
+targets in each process, `make_sink` and `finish` once, after every shard; `guarded` gives every pool
+task the same error translation.
+
 A truncated input decodes what it can: targets past the readable part are dropped with reason
 "unreadable"; a job that captures nothing at all fails with MediaContentBad.
 """

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import time
 from collections.abc import Iterator
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -232,3 +233,15 @@ def test_a_crashing_shard_process_breaks_the_whole_job(long_clip: Path, tmp_path
         assert retried.count == 1000 and retried.shards == 2
     finally:
         pool.close()
+
+
+def test_a_busy_worker_or_job_shards_1_does_not_split(slot: ExecutorSlot) -> None:
+    settings = WorkerSettings(processes=2)
+    assert shard_rule(settings, slot).max_shards == 2
+    assert shard_rule(WorkerSettings(processes=2, job_shards=1), slot).max_shards == 1
+    busy = slot.submit(time.sleep, 0.5)
+    try:
+        # one process holds another job: this one gets the idle one only
+        assert shard_rule(settings, slot).max_shards == 1
+    finally:
+        busy.result()
