@@ -218,7 +218,8 @@ def startup_s(clip: Path, work: Path) -> tuple[float, float]:
         check=True,
     )
     wall = time.perf_counter() - started
-    return wall, json.loads(report.read_text())["stats"]["capture_s"]
+    # the report speaks the API's names (`domain/records.py`): Stats.CaptureMs
+    return wall, json.loads(report.read_text())["Stats"]["CaptureMs"] / 1000
 
 
 # --- report --------------------------------------------------------------------------------------
