@@ -105,8 +105,22 @@ class StorageSettings:
 class WorkerSettings:
     processes: int = setting(0, "capture processes in the pool (0: one per CPU)", env="WORKER_PROCESSES")
     decode_threads: int = setting(1, "FFmpeg decode threads per capture process", env="DECODE_THREADS")
+    job_shards: int = setting(
+        0,
+        "most pieces (GOP-aligned shards) one job is split into across the pool's idle processes "
+        "(0: one per capture process; 1: never split)",
+        env="JOB_SHARDS",
+    )
+    shard_min_frames: int = setting(
+        60,
+        "least work a shard gets, in decoded frames (an image rendered counts as 4): smaller jobs stay in one process",
+        env="SHARD_MIN_FRAMES",
+    )
     max_tasks_per_child: int = setting(
-        50, "jobs a capture process runs before it is replaced", env="MAX_TASKS_PER_CHILD"
+        200,
+        "pool tasks a capture process runs before it is replaced (a job is 1 task, or a plan, its shards "
+        "and an assembly)",
+        env="MAX_TASKS_PER_CHILD",
     )
     capture_memory_mb: int = setting(
         768,
@@ -292,6 +306,8 @@ class Settings:
             ),
             (self.worker.processes >= 0, "WORKER_PROCESSES must be >= 0"),
             (self.worker.decode_threads >= 0, "DECODE_THREADS must be >= 0"),
+            (self.worker.job_shards >= 0, "JOB_SHARDS must be >= 0"),
+            (self.worker.shard_min_frames >= 1, "SHARD_MIN_FRAMES must be >= 1"),
             (1 <= self.worker.jpeg_quality <= 95, "JPEG_QUALITY must be 1..95"),
             (self.worker.max_attempts >= 1, "MAX_ATTEMPTS must be >= 1"),
             (self.worker.lease_s >= 5, "LEASE_S must be >= 5"),

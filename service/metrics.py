@@ -34,5 +34,5 @@ UPLOAD_SECONDS = Histogram(
     "snapshotd_upload_duration_seconds", "Time to store one output object", buckets=_REQUEST_BUCKETS
 )
 CALLBACK_ATTEMPTS = Counter("snapshotd_callback_attempts_total", "HTTP callback attempts by outcome", ["outcome"])
-POOL_BUSY = Gauge("snapshotd_pool_busy", "Capture processes running a job")
+POOL_BUSY = Gauge("snapshotd_pool_busy", "Jobs capturing in the pool (a job in shards keeps several processes busy)")
 POOL_SIZE = Gauge("snapshotd_pool_size", "Capture processes in the pool")

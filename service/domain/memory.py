@@ -13,6 +13,12 @@ a fresh capture process per input size, frame type and decode threads; rounded u
 - the frame scaled to the output size is RGB, 3 bytes a pixel, once (Pillow reads the scaler's buffer);
 - a sprite sheet is RGB, 3 bytes a pixel, while it is being filled (JPEG encoding streams its rows).
 
+A job in shards (`domain/shards.py`) keeps the model per process: each shard is a capture of its own,
+in a process of its own, checked against the same estimate (decoder, output frame, and the sheet it will
+land on, as one process running the whole job is checked), so the jobs accepted are the same; the
+assembly holds one sheet and one cell, less than that estimate. Sheet cells wait between shards and
+assembly as raw RGB on the scratch disk (3 bytes a pixel), never in memory.
+
 Pure: no I/O.
 """
 

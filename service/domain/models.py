@@ -184,9 +184,17 @@ class CaptureResult:
     #: non-reference frames the decoder dropped on the way to exact targets
     frames_skipped: int = 0
     bytes_read: int = 0
-    #: wall time of the capture in its process, ms
+    #: wall time of the capture, ms (of every shard, from the first open to the last file written)
     capture_ms: int = 0
+    #: the pieces the job ran as (`domain/shards.py`), and the process id each ran in, in shard order
+    shards: int = 1
+    pids: tuple[int, ...] = ()
 
     @property
     def count(self) -> int:
         return len(self.images)
+
+    @property
+    def processes(self) -> int:
+        """How many capture processes worked on the job at once."""
+        return len(set(self.pids)) or 1

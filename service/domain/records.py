@@ -33,13 +33,15 @@ def artifact_record(artifact: Artifact) -> dict[str, Any]:
 class CaptureStats(TypedDict, total=False):
     """What a capture cost (a job's `Stats`; absent for a job that never ran): the input's duration, the
     frames decoded and the non-reference ones skipped on the way, the input bytes read, the capture's
-    wall time."""
+    wall time, the shards it ran as and the capture processes they ran in."""
 
     DurationMs: int
     FramesDecoded: int
     FramesSkipped: int
     BytesRead: int
     CaptureMs: int
+    Shards: int
+    Processes: int
 
 
 def capture_stats(result: CaptureResult) -> CaptureStats:
@@ -50,4 +52,6 @@ def capture_stats(result: CaptureResult) -> CaptureStats:
         "FramesSkipped": result.frames_skipped,
         "BytesRead": result.bytes_read,
         "CaptureMs": result.capture_ms,
+        "Shards": result.shards,
+        "Processes": result.processes,
     }

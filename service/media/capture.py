@@ -5,6 +5,10 @@ for `intra`, exact frame for `normal`), applies the black-frame rules, renders a
 writes images / sprite sheets / storyboards into `spec.scratch_dir`. Library errors are translated here into
 service errors with one string argument, because they cross the process boundary by pickling.
 
+The pieces are public because a job in shards (`shards.py`) runs them apart: `pick_all` over a shard's
+targets in each process, `make_sink` and `finish` once, after every shard; `guarded` gives every pool
+task the same error translation.
+
 A truncated input decodes what it can: targets past the readable part are dropped with reason
 "unreadable"; a job that captures nothing at all fails with MediaContentBad.
 """
@@ -13,16 +17,31 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import signal
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Protocol, TypeVar
 
 import av
 import av.logging
+from PIL import Image
 
 from service.domain.image_formats import format_of
 from service.domain.memory import MIB, CaptureMemory
-from service.domain.models import CaptureResult, CaptureSpec, DroppedSlot, FrameType, SnapshotType, SpriteConfig
+from service.domain.models import (
+    Artifact,
+    CaptureResult,
+    CaptureSpec,
+    DroppedSlot,
+    FrameType,
+    ImageRecord,
+    SnapshotConfig,
+    SnapshotType,
+    SpriteConfig,
+)
 from service.domain.snapshot_config import check_sheet_size
 from service.errors import InternalError, MediaContentBad, MediaTooLarge, ServiceError
 from service.media import bif, memory_cap, naming, storyboards
@@ -35,9 +54,20 @@ from service.media.source import Source, content_bad, open_source
 from service.media.timing import Target, plan, slot_interval_ms
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 #: WebVtt with IsSptFrag and no sprite config: ICE was seen using 10 columns (ice-snapshot-api.md §3.5)
 DEFAULT_VTT_SPRITE = SpriteConfig(columns=10, lines=10)
+
+
+class Sink(Protocol):
+    """What the pick loop hands its images to: the job's own sinks (`outputs.py`) or a shard's cells."""
+
+    def render_size(self, output: tuple[int, int]) -> tuple[int, int]: ...
+
+    def sheet_size(self, output: tuple[int, int]) -> tuple[int, int] | None: ...
+
+    def add(self, shot: Shot, image: Image.Image) -> None: ...
 
 
 def init_worker(memory_budget_bytes: int = 0) -> None:
@@ -51,31 +81,30 @@ def init_worker(memory_budget_bytes: int = 0) -> None:
     logging.getLogger("libav").setLevel(logging.CRITICAL)
 
 
-def _sink(spec: CaptureSpec, on_cell: OnCell | None = None) -> SingleImages | SpriteSheets:
+def make_sink(spec: CaptureSpec, scratch: str, on_cell: OnCell | None = None) -> SingleImages | SpriteSheets:
+    """Where the job's images go, writing its files into `scratch`."""
     cfg, key = spec.config, spec.output_key
     if cfg.type is SnapshotType.WEBVTT:
         # the .vtt names the track; its images are JPEG, which every player and BIF reader takes
         encoder = jpeg(cfg.quality or spec.jpeg_quality)
         if cfg.is_spt_frag:
             return SpriteSheets(
-                spec.scratch_dir,
+                scratch,
                 encoder,
                 lambda n, _total: naming.vtt_image_key(key, n, sheet=True)[0],
                 cfg.sprite or DEFAULT_VTT_SPRITE,
                 on_cell,
             )
-        return SingleImages(
-            spec.scratch_dir, encoder, lambda n, _total: naming.vtt_image_key(key, n, sheet=False)[0], on_cell
-        )
+        return SingleImages(scratch, encoder, lambda n, _total: naming.vtt_image_key(key, n, sheet=False)[0], on_cell)
     encoder = Encoder.of(format_of(key, "Output.Media"), cfg.quality, spec.jpeg_quality)
     if cfg.type is SnapshotType.SPRITE:
         return SpriteSheets(
-            spec.scratch_dir,
+            scratch,
             encoder,
             lambda n, total: naming.expand(key, naming.TILE_COUNT, n, total),
             cfg.sprite or SpriteConfig(),
         )
-    return SingleImages(spec.scratch_dir, encoder, lambda n, total: naming.expand(key, naming.COUNT, n, total))
+    return SingleImages(scratch, encoder, lambda n, total: naming.expand(key, naming.COUNT, n, total))
 
 
 def _replace_black(picker: FramePicker, picked: Picked, rule: BlackRule, start_ms: float, end_ms: float) -> Picked:
@@ -94,48 +123,90 @@ def _replace_black(picker: FramePicker, picked: Picked, rule: BlackRule, start_m
     return best or picked
 
 
-def _capture(src: Source, spec: CaptureSpec, progress: Callable[[int, int], None] | None) -> CaptureResult:
+@dataclass(slots=True)
+class Picks:
+    """What the pick loop decided beyond the images it handed to the sink."""
+
+    dropped: list[DroppedSlot]
+    #: per image given to the sink, in order: the pts of the frame picked before any black-frame
+    #: replacement (for `intra`, the keyframe: what a later slot must not use again)
+    keys: list[int]
+    #: the output size, from the first frame picked (None: nothing was picked)
+    size: tuple[int, int] | None
+    picker: FramePicker
+
+
+def pick_all(
+    src: Source,
+    spec: CaptureSpec,
+    targets: list[Target],
+    sink: Sink,
+    *,
+    step_ms: float,
+    output_size: tuple[int, int] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Picks:
+    """Pick, test and render a frame for each of `targets` (increasing) into `sink`.
+
+    `output_size` fixes the size instead of taking it from the first frame picked: a shard renders at
+    the size the job's first image has.
+    """
     cfg = spec.config
-    targets, dropped = plan(cfg, src.duration_ms)
-    step_ms = slot_interval_ms(cfg, src.duration_ms)
     picker = FramePicker(src)
-    # BIF holds cells, not sheets: they are kept as the sink fills them
-    frames = (
-        bif.BifFrames(spec.scratch_dir, jpeg(cfg.quality or spec.jpeg_quality))
-        if "bif" in cfg.storyboard_formats
-        else None
-    )
-    sink = _sink(spec, frames.add if frames else None)
     first_rule, all_rule = first_image_rule(cfg), every_image_rule(cfg)
     sar = src.stream.sample_aspect_ratio
-    size: tuple[int, int] | None = None
+    picks = Picks([], [], None, picker)
     last_key: int | None = None
     for n, target in enumerate(targets, start=1):
         then_ms = targets[n].ms if n < len(targets) else None
         picked = _pick(picker, cfg.frame_type, target, then_ms)
         if picked is None:
-            dropped.append(DroppedSlot(target.index, target.ms, "unreadable"))
+            picks.dropped.append(DroppedSlot(target.index, target.ms, "unreadable"))
         elif cfg.frame_type is FrameType.INTRA and picked.pts == last_key:
             # ICE emits one image per keyframe: a slot whose keyframe was already used produces nothing
-            dropped.append(DroppedSlot(target.index, target.ms, "no_keyframe"))
+            picks.dropped.append(DroppedSlot(target.index, target.ms, "no_keyframe"))
         else:
             last_key = picked.pts
+            picks.keys.append(picked.pts)
             if target.index == 0 and first_rule is not None:
                 picked = _replace_black(picker, picked, first_rule, 0, FIRST_FRAME_WINDOW_MS)
             elif all_rule is not None:
                 picked = _replace_black(picker, picked, all_rule, target.ms - step_ms / 2, target.ms + step_ms / 2)
-            if size is None:
-                size = output_size(display_size(picked.frame, sar), cfg.width, cfg.height)
-                _check_fits(spec, src, size, sink.sheet_size(size))
+            if picks.size is None:
+                picks.size = output_size or output_size_of(picked, sar, cfg)
+                _check_fits(spec, src, picks.size, sink.sheet_size(picks.size))
             # the rendered image is dropped as soon as the sink has it (a full-size RGB frame is large)
             sink.add(
                 Shot(target.index, target.ms, src.ms_of(picked.pts), picked.keyframe),
-                render(picked.frame, sink.render_size(size)),
+                render(picked.frame, sink.render_size(picks.size)),
             )
         # let the frame go before the next pick decodes another
         picked = None
         if progress is not None:
             progress(n, len(targets))
+    return picks
+
+
+def output_size_of(picked: Picked, sar: Fraction | None, cfg: SnapshotConfig) -> tuple[int, int]:
+    return output_size(display_size(picked.frame, sar), cfg.width, cfg.height)
+
+
+def bif_frames(spec: CaptureSpec, scratch: str) -> bif.BifFrames | None:
+    """BIF holds cells, not sheets: they are kept as the sink fills them."""
+    cfg = spec.config
+    return bif.BifFrames(scratch, jpeg(cfg.quality or spec.jpeg_quality)) if "bif" in cfg.storyboard_formats else None
+
+
+def finish(
+    spec: CaptureSpec,
+    sink: SingleImages | SpriteSheets,
+    frames: bif.BifFrames | None,
+    *,
+    duration_ms: int,
+    step_ms: float,
+) -> tuple[list[ImageRecord], list[Artifact]]:
+    """The files of a capture once every image is in `sink`: keys, sheets, storyboards."""
+    cfg = spec.config
     records, artifacts = sink.finish()
     if not records:
         raise MediaContentBad("No frame of the input video could be decoded.")
@@ -147,18 +218,31 @@ def _capture(src: Source, spec: CaptureSpec, progress: Callable[[int, int], None
             spec.scratch_dir,
             records,
             step_ms=step_ms,
-            duration_ms=src.duration_ms,
+            duration_ms=duration_ms,
             grid=grid,
             frames=frames,
         )
+    return records, artifacts
+
+
+def capture_open(src: Source, spec: CaptureSpec, progress: Callable[[int, int], None] | None = None) -> CaptureResult:
+    """The whole capture on an input already open, in this process."""
+    cfg = spec.config
+    targets, dropped = plan(cfg, src.duration_ms)
+    step_ms = slot_interval_ms(cfg, src.duration_ms)
+    frames = bif_frames(spec, spec.scratch_dir)
+    sink = make_sink(spec, spec.scratch_dir, frames.add if frames else None)
+    picks = pick_all(src, spec, targets, sink, step_ms=step_ms, progress=progress)
+    records, artifacts = finish(spec, sink, frames, duration_ms=src.duration_ms, step_ms=step_ms)
     return CaptureResult(
         images=tuple(records),
-        dropped=tuple(sorted(dropped, key=lambda d: d.index)),
+        dropped=tuple(sorted(dropped + picks.dropped, key=lambda d: d.index)),
         artifacts=tuple(artifacts),
         duration_ms=src.duration_ms,
-        frames_decoded=picker.frames_decoded,
-        frames_skipped=picker.frames_skipped,
+        frames_decoded=picks.picker.frames_decoded,
+        frames_skipped=picks.picker.frames_skipped,
         bytes_read=src.bytes_read,
+        pids=(os.getpid(),),
     )
 
 
@@ -197,8 +281,16 @@ def _over_budget(spec: CaptureSpec) -> MediaTooLarge:
 
 
 def capture(spec: CaptureSpec, progress: Callable[[int, int], None] | None = None) -> CaptureResult:
-    """Capture the snapshots `spec` asks for; raises only service errors (picklable)."""
+    """Capture the snapshots `spec` asks for in this process; raises only service errors (picklable)."""
     started = time.perf_counter()
+    result = guarded(spec, lambda src: capture_open(src, spec, progress))
+    result = dataclasses.replace(result, capture_ms=round((time.perf_counter() - started) * 1000))
+    log.debug("captured %d images in %d ms", result.count, result.capture_ms)
+    return result
+
+
+def guarded(spec: CaptureSpec, run: Callable[[Source], _T]) -> _T:
+    """`run` on the input `spec` opens, with every failure turned into the service error it means."""
     memory_cap.reset_peak()
     # The error leaves after the except blocks: raised inside them it would chain the library error,
     # whose traceback holds the decoder's frames, and keep them alive in this process after a
@@ -214,7 +306,7 @@ def capture(spec: CaptureSpec, progress: Callable[[int, int], None] | None = Non
             ssrf_allow=spec.ssrf_allow,
             known_duration_ms=spec.known_duration_ms,
         ) as src:
-            result = _capture(src, spec, progress)
+            return run(src)
     except MemoryError:
         # FFmpeg's ENOMEM is both an av error and a MemoryError: this clause goes first
         failure = _over_budget(spec)
@@ -226,11 +318,7 @@ def capture(spec: CaptureSpec, progress: Callable[[int, int], None] | None = Non
     except OSError as exc:
         # av errors are OSErrors too, but were handled above: this is the scratch dir failing
         failure = InternalError(f"The snapshot files cannot be written: {exc.strerror or type(exc).__name__}.")
-    if failure is not None:
-        failure.__traceback__ = None
-        if isinstance(failure, MediaTooLarge):
-            memory_cap.give_back()
-        raise failure
-    result = dataclasses.replace(result, capture_ms=round((time.perf_counter() - started) * 1000))
-    log.debug("captured %d images in %d ms", result.count, result.capture_ms)
-    return result
+    failure.__traceback__ = None
+    if isinstance(failure, MediaTooLarge):
+        memory_cap.give_back()
+    raise failure

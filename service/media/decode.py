@@ -56,7 +56,7 @@ class FramePicker:
         self.frames_decoded = 0
         #: targets decoded again because their answer was dropped as non-reference
         self.redecodes = 0
-        span = _nominal_span(src)
+        span = nominal_span(src)
         self._margin = SKIP_MARGIN_FRAMES * span if _nonref_is_safe(src) else 0
         self._feed = Feed(src, lookahead_from=SKIP_MARGIN_FRAMES * span)
         self._frames: Iterator[av.video.frame.VideoFrame] | None = None
@@ -282,7 +282,7 @@ class FramePicker:
         return Picked(frame, frame.pts, bool(frame.key_frame))
 
 
-def _nominal_span(src: Source) -> int:
+def nominal_span(src: Source) -> int:
     """One frame duration in stream time-base units, from the stream's frame rate (0 when unknown)."""
     rate = src.stream.guessed_rate or src.stream.average_rate
     return max(int(1 / (rate * src.time_base)), 1) if rate else 0

@@ -59,6 +59,14 @@ class SingleImages:
         if self._on_cell is not None:
             self._on_cell(image)
 
+    def added(self) -> list[tuple[Shot, str, tuple[int, int], int]]:
+        """(shot, file, size, bytes) of every image so far, in order: what a shard hands over."""
+        return list(self._files)
+
+    def add_file(self, shot: Shot, path: str, size: tuple[int, int], nbytes: int) -> None:
+        """An image another process already encoded the way `add` does (a shard's)."""
+        self._files.append((shot, path, size, nbytes))
+
     def finish(self) -> tuple[list[ImageRecord], list[Artifact]]:
         total = len(self._files)
         records, artifacts = [], []

@@ -89,11 +89,13 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None, *, h
         storage = await open_storage(settings.storage)
         stack.push_async_callback(storage.aclose)
         executors = ExecutorSlot(settings.worker)
+        stack.push_async_callback(asyncio.to_thread, executors.close)
+        # every process started before the first job: a job's shards run at once, not behind a spawn
+        await executors.warm()
         metrics.POOL_SIZE.set(settings.worker.pool_size)
         if settings.worker.metrics_port:
             # prometheus_client's own small HTTP server, on a thread: never on the event loop.
             start_http_server(settings.worker.metrics_port, addr=settings.http.host)
-        stack.push_async_callback(asyncio.to_thread, executors.close)
 
         # Completion events leave through the outbox; this worker's relay publishes them (and sweeps
         # expired leases) on its own connection, so a broker outage only delays them. HTTP callbacks

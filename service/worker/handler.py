@@ -28,7 +28,6 @@ from service.domain.snapshot_config import parse_config
 from service.domain.urls import parse_media_url
 from service.errors import AttemptsExhausted, DatabaseUnavailable, JobTimeout, MediaContentBad, ServiceError
 from service.events.payloads import JobSummary, final_status, routing_key, snapshot_complete
-from service.media.capture import capture
 from service.net.ssrf import parse_allow_list
 from service.queue.relay import OutboxRelay
 from service.storage.base import BlobStorage
@@ -37,6 +36,7 @@ from service.store.jobs import Event, JobOutcome, JobRecord, JobStore
 from service.store.media import MediaStore
 from service.worker.inputs import probed_asset
 from service.worker.pool import ExecutorSlot
+from service.worker.sharded import run_capture, shard_rule
 
 log = logging.getLogger(__name__)
 
@@ -183,10 +183,10 @@ class JobHandler:
                 ssrf_allow=ssrf_allow,
                 known_duration_ms=known_duration_ms,
             )
-            loop = asyncio.get_running_loop()
             metrics.POOL_BUSY.inc()
             try:
-                result: CaptureResult = await loop.run_in_executor(self.executors(), capture, spec)
+                rule = shard_rule(self.settings.worker, self.executors)
+                result: CaptureResult = await run_capture(self.executors, spec, rule, job.job_id)
             finally:
                 metrics.POOL_BUSY.dec()
             metrics.FRAMES_DECODED.inc(result.frames_decoded)

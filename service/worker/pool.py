@@ -7,14 +7,29 @@ bounds any memory a decoder leaks.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import multiprocessing
-from concurrent.futures import Executor, ProcessPoolExecutor
+import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from typing import Any, TypeVar
 
 from service.config import WorkerSettings
 from service.media.capture import init_worker
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+#: a warm-up task holds its process this long, so that every process of the pool gets one
+WARM_HOLD_S = 0.2
+WARM_ROUNDS = 20
+
+
+def _ready(hold_s: float) -> int:
+    time.sleep(hold_s)
+    return os.getpid()
 
 
 def make_executor(settings: WorkerSettings) -> ProcessPoolExecutor:
@@ -34,9 +49,45 @@ class ExecutorSlot:
     def __init__(self, settings: WorkerSettings) -> None:
         self.settings = settings
         self.executor: ProcessPoolExecutor = make_executor(settings)
+        #: tasks submitted through `submit` and not done yet, over every pool this slot has held
+        self.in_flight = 0
+        self._count = threading.Lock()
 
     def __call__(self) -> Executor:
         return self.executor
+
+    def submit(self, fn: Callable[..., _T], *args: Any) -> Future[_T]:
+        """Run `fn(*args)` in the current pool, counted in `in_flight` until it is done."""
+        future = self.executor.submit(fn, *args)
+        with self._count:
+            self.in_flight += 1
+        future.add_done_callback(self._done)
+        return future
+
+    def _done(self, _future: Future[Any]) -> None:
+        # done callbacks run on the pool's manager thread (or here, for a future done at once)
+        with self._count:
+            self.in_flight -= 1
+
+    def idle(self) -> int:
+        """Processes with nothing to do right now (a hint: the count moves as tasks end)."""
+        return max(self.settings.pool_size - self.in_flight, 0)
+
+    async def warm(self, rounds: int = WARM_ROUNDS) -> set[int]:
+        """Start every process of the pool now (spawning one and importing PyAV takes ~0.5 s), so that the
+        first job's shards find them ready; the process ids that answered.
+
+        A round holds each process briefly; a process still starting misses it, so rounds repeat until
+        every process has answered one.
+        """
+        size = self.settings.pool_size
+        seen: set[int] = set()
+        for _ in range(rounds):
+            held = [asyncio.wrap_future(self.executor.submit(_ready, WARM_HOLD_S)) for _ in range(size)]
+            seen.update(await asyncio.gather(*held))
+            if len(seen) >= size:
+                break
+        return seen
 
     def replace_if_broken(self) -> None:
         """A job saw BrokenProcessPool: start a new pool, unless that was an old one already replaced."""

@@ -166,6 +166,34 @@ async def test_postgres_restart_answers_503_then_recovers_without_losing_jobs(
             assert (Path(settings.storage.root) / "thumbs" / image["Key"]).stat().st_size == image["Bytes"]
 
 
+async def test_a_crashing_shard_retries_the_whole_job_once(settings: Settings, long_clip: Path) -> None:
+    """One pool process dies under a job in shards: the job is handed back once and its retry, in shards
+    again, writes every image once, with one event."""
+    put_local(settings, "long.mp4", long_clip)
+    params = submit_params(media="oss://media/long.mp4", Count=400, FrameType="normal", Interval=0)
+
+    async with running_stack(settings) as stack:
+        _, body = await call(stack.api, "SubmitSnapshotJob", **params)
+        async with asyncio.timeout(60):
+            while await lease_owner(settings, body["JobId"]) is None:
+                await asyncio.sleep(0.01)
+        await asyncio.sleep(0.5)  # the plan is done in ~50 ms: both shards are capturing now
+        children = multiprocessing.active_children()
+        assert len(children) == 2
+        os.kill(children[0].pid, signal.SIGKILL)
+        job = await stack.wait_final(body["JobId"], timeout_s=90)
+        await stack.stop_worker()
+        counts = await events_for(stack, {body["JobId"]})
+
+    assert (job["Status"], job["Count"], job["Attempts"]) == ("Success", 400, 2)
+    assert (job["Stats"]["Shards"], job["Stats"]["Processes"]) == (2, 2)
+    assert counts == {body["JobId"]: 1}
+    keys = [image["Key"] for image in job["Images"]]
+    assert len(set(keys)) == 400 and [image["Index"] for image in job["Images"]] == list(range(400))
+    for image in job["Images"]:
+        assert (Path(settings.storage.root) / "thumbs" / image["Key"]).stat().st_size == image["Bytes"]
+
+
 async def test_crashed_decoder_process_does_not_take_the_worker_down(settings: Settings, long_clip: Path) -> None:
     put_local(settings, "long.mp4", long_clip)
     params = submit_params(media="oss://media/long.mp4", Count=400, FrameType="normal", Interval=0)

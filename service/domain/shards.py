@@ -1,0 +1,118 @@
+"""How a job's targets split into shards that run at once on a worker's capture processes. Pure.
+
+A shard is a run of consecutive targets (in target order) that one process captures from its own open
+input. Shards are GOP-aligned: targets whose answer follows from the same keyframe stay in one shard,
+because two shards that share a GOP would both decode it. Each GOP is costed in decoded frames (the
+frames from its keyframe to its last target for exact frames, the keyframe alone for keyframe jobs)
+plus a fixed cost per image rendered, and consecutive GOPs are cut into at most `max_shards` shards of
+about equal cost, none cheaper than `min_frames`: a shard costs an open of the input and a hand-over
+of its images, which a small job does not earn back.
+
+The plan decides only where the work is cut, never what is captured: every shard picks its frames by
+the engine's own rules, so a wrong cut (an index that lies, a container without one) costs decoding,
+never a different image.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from service.domain.models import FrameType
+
+#: what rendering one image costs against decoding one frame: scaling a 1080p frame to RGB and encoding
+#: it take about as long as decoding four of its frames (`benchmarks/scaling.py` prints both)
+RENDER_FRAMES = 4
+
+
+@dataclass(frozen=True, slots=True)
+class ShardRule:
+    """The worker's shard settings (SNAPSHOTD_JOB_SHARDS, SNAPSHOTD_SHARD_MIN_FRAMES), for one job."""
+
+    #: most shards a job is cut into (1: never shard)
+    max_shards: int
+    #: least estimated work per shard, in decoded frames
+    min_frames: int
+
+
+@dataclass(frozen=True, slots=True)
+class Shard:
+    """Targets `start` to `stop` (slice bounds into the job's target list) and their estimated cost."""
+
+    start: int
+    stop: int
+    cost: float
+
+
+def gop_groups(targets: Sequence[int], keyframes: Sequence[int]) -> list[tuple[int, int]]:
+    """Slices of `targets` (increasing pts) that share the keyframe at or before them.
+
+    Without keyframes (a container with no index) every target is its own group: cuts may then fall
+    inside a GOP, which costs a little decoding twice.
+    """
+    groups: list[tuple[int, int]] = []
+    last_gop: int | None = None
+    for n, pts in enumerate(targets):
+        gop = bisect.bisect_right(keyframes, pts) - 1 if keyframes else n
+        if groups and gop == last_gop:
+            groups[-1] = (groups[-1][0], n + 1)
+        else:
+            groups.append((n, n + 1))
+        last_gop = gop
+    return groups
+
+
+def group_cost(
+    targets: Sequence[int], keyframes: Sequence[int], group: tuple[int, int], frame_type: FrameType, frame_span: int
+) -> float:
+    """Frames decoded for one group, plus its images' rendering, in frame units."""
+    start, stop = group
+    if frame_type is FrameType.INTRA:
+        # one keyframe decoded, one image (the later slots of the same GOP are dropped as no_keyframe)
+        return 1 + RENDER_FRAMES
+    images = stop - start
+    if not keyframes or frame_span <= 0:
+        return images * (1 + RENDER_FRAMES)
+    gop = max(bisect.bisect_right(keyframes, targets[start]) - 1, 0)
+    decoded = max(targets[stop - 1] - keyframes[gop], 0) // frame_span + 1
+    return decoded + images * RENDER_FRAMES
+
+
+def plan_shards(
+    targets: Sequence[int],
+    keyframes: Sequence[int],
+    frame_type: FrameType,
+    frame_span: int,
+    rule: ShardRule,
+) -> list[Shard]:
+    """Consecutive shards covering every target, GOP-aligned, of about equal cost.
+
+    `targets` and `keyframes` are presentation times in one time base, increasing; `frame_span` is one
+    frame's duration in it (0 when unknown).
+    """
+    if not targets:
+        return []
+    groups = gop_groups(targets, keyframes)
+    costs = [group_cost(targets, keyframes, g, frame_type, frame_span) for g in groups]
+    total = sum(costs)
+    count = min(rule.max_shards, len(groups), int(total // max(rule.min_frames, 1)))
+    if count <= 1:
+        return [Shard(0, len(targets), total)]
+    shards: list[Shard] = []
+    first, done, acc = 0, 0.0, 0.0
+    for n, cost in enumerate(costs):
+        left_groups = len(costs) - n - 1
+        left_shards = count - len(shards) - 1
+        # cut after this group when the running cost is nearer the next share by cutting than by not
+        share = total * (len(shards) + 1) / count
+        ahead = costs[n + 1] if n + 1 < len(costs) else 0.0
+        cut = left_shards > 0 and (
+            left_groups == left_shards or abs(done + acc + cost - share) <= abs(done + acc + cost + ahead - share)
+        )
+        acc += cost
+        if cut:
+            shards.append(Shard(groups[first][0], groups[n][1], acc))
+            done, acc, first = done + acc, 0.0, n + 1
+    shards.append(Shard(groups[first][0], groups[-1][1], acc))
+    return shards
