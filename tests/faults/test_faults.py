@@ -183,7 +183,7 @@ async def test_a_crashing_shard_retries_the_whole_job_once(settings: Settings, l
         os.kill(children[0].pid, signal.SIGKILL)
         job = await stack.wait_final(body["JobId"], timeout_s=90)
         await stack.stop_worker()
-        counts = await events_for(stack, {body["JobId"]})
+        counts = await stack.count_events({body["JobId"]})
 
     assert (job["Status"], job["Count"], job["Attempts"]) == ("Success", 400, 2)
     assert (job["Stats"]["Shards"], job["Stats"]["Processes"]) == (2, 2)
