@@ -14,6 +14,8 @@ import signal
 import uuid
 from pathlib import Path
 
+import aio_pika
+import aiormq
 import asyncpg
 import pytest
 
@@ -58,7 +60,15 @@ async def events_for(stack: Stack, job_ids: set[str], timeout_s: float = 60.0) -
     counts = dict.fromkeys(job_ids, 0)
 
     async def drain() -> None:
-        for event in await stack.drain_events():
+        # The test's own connection may still be reconnecting after a broker restart (aio-pika retries
+        # every 5 s) when the jobs are already done: wait for it rather than miss an event.
+        while True:
+            try:
+                events = await stack.drain_events()
+                break
+            except (aiormq.exceptions.ChannelInvalidStateError, aio_pika.exceptions.ChannelClosed):
+                await asyncio.sleep(0.2)
+        for event in events:
             job_id = event["MessageBody"]["JobId"]
             if job_id in counts:
                 counts[job_id] += 1
