@@ -7,6 +7,7 @@ import asyncio
 import functools
 import logging
 import os
+import shutil
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
@@ -98,6 +99,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         log.error("snapshotd %s stopped: %s", args.command, reason(exc))
         return 1
+    finally:
+        if metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
 
 

@@ -29,7 +29,6 @@ import contextlib
 import logging
 import os
 import secrets
-import shutil
 import signal
 import sys
 import tempfile
@@ -78,7 +77,7 @@ def child_environment(settings: Settings, environ: Mapping[str, str], metrics_di
 def prepare_metrics_dir(environ: MutableMapping[str, str]) -> str:
     """A fresh multiprocess directory, set in `environ`: call it before prometheus-client is imported (it
     reads the variable then). Always a new one: files left by an earlier run would add to this one's
-    figures, and the supervisor deletes it when it exits."""
+    figures. `main` deletes it when the command ends (in `up`, the worker writes there until then)."""
     path = tempfile.mkdtemp(prefix="snapshotd-metrics-")
     environ[MULTIPROC_DIR_ENV] = path
     return path
@@ -111,7 +110,6 @@ class Supervisor:
         finally:
             self.stop.set()
             await forward
-            shutil.rmtree(self.metrics_dir, ignore_errors=True)
         if self.failure is not None:
             raise self.failure
         log.info("API: every process stopped")

@@ -9,8 +9,9 @@ A pass takes a batch in a transaction, publishes all of it, waits for the broker
 whole batch together (service/queue/publisher.py), deletes the confirmed rows and postpones the others,
 then commits: a row leaves the outbox only after its confirm, and a relay that dies mid-batch rolls
 back, so nothing is lost (a message may go out twice; claims and MessageIds make that harmless).
-`lanes` such passes run at once, each on its own connection, so the broker's confirm latency of one
-batch overlaps the next one's work.
+Up to `lanes` such passes run at once, each on its own connection, so the broker's confirm latency of
+one batch overlaps the next one's work; the lanes beyond the first join only while batches come back
+full, so below saturation a pass costs what it did with one lane.
 """
 
 from __future__ import annotations
@@ -68,6 +69,8 @@ class OutboxRelay:
         self.topology: Topology | None = None
         self.channel: AbstractChannel | None = None
         self._wake = asyncio.Event()
+        #: set while batches come back full (a backlog): the lanes other than the first run only then
+        self._backlog = asyncio.Event()
         self._connected = False
         self._ever_connected = asyncio.Event()
         self._refused = asyncio.Event()
@@ -152,8 +155,9 @@ class OutboxRelay:
             await asyncio.gather(*lanes, return_exceptions=True)
 
     async def _lane(self, stop: asyncio.Event, *, sweeps: bool) -> None:
-        """Take a batch, publish it, wait for its confirms, delete it; again at once while the outbox is
-        full, else at the next poke or poll. Lane 0 also runs the lease sweeper."""
+        """Take a batch, publish it, wait for its confirms, delete it; again at once while batches come
+        back full, else at the next poke or poll (lane 0) or the next backlog (the others). Lane 0 also
+        runs the lease sweeper."""
         next_sweep = 0.0
         while not stop.is_set():
             sweep = sweeps and time.monotonic() >= next_sweep
@@ -181,8 +185,16 @@ class OutboxRelay:
             if requeued:
                 log.warning("re-dispatching %d jobs whose worker stopped renewing the lease", len(requeued))
                 continue
-            if sent < BATCH_SIZE:
+            if sent >= BATCH_SIZE:
+                self._backlog.set()
+                continue
+            # The outbox is drained: the first lane waits for a poke or the poll, the others until a
+            # backlog again (below saturation, one lane's batches cost fewer round trips than two).
+            self._backlog.clear()
+            if sweeps:
                 await self._sleep(stop, IDLE_POLL_S)
+            else:
+                await self._wait_for_backlog(stop)
 
     async def flush(self, connection: Connection) -> int:
         """Publish one batch of due rows; return how many were taken."""
@@ -222,6 +234,14 @@ class OutboxRelay:
             for m in batch
         ]
         return await publish_batch(self.channel, outgoing, timeout_s=self.settings.confirm_timeout_s)
+
+    async def _wait_for_backlog(self, stop: asyncio.Event) -> None:
+        waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._backlog.wait())]
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
 
     async def _sleep(self, stop: asyncio.Event, seconds: float, *, wake_on_poke: bool = True) -> None:
         """Wait for a poke, `stop`, or the timeout, whichever comes first."""

@@ -218,3 +218,38 @@ async def test_a_file_url_signed_by_one_process_is_served_by_the_other(
             assert (await response.read())[:2] == b"\xff\xd8"  # a JPEG
         async with verifier_side.get(path.replace("Signature=", "Signature=0")) as response:
             assert response.status == 403  # and it does check signatures
+
+
+async def test_a_process_that_cannot_start_stops_the_supervisor_with_its_error(
+    base_env: dict[str, str], spawn_service: Spawn
+) -> None:
+    """A child that exits by itself with an error (here PostgreSQL refuses the database) would fail the
+    same way again: the supervisor stops the other one and exits 1, as a single API process would."""
+    missing = urlsplit(base_env["SNAPSHOTD_DATABASE_URL"])._replace(path="/no_such_database").geturl()
+    supervisor = spawn_service("api", {**base_env, "SNAPSHOTD_API_PROCESSES": "2", "SNAPSHOTD_DATABASE_URL": missing})
+
+    assert await asyncio.to_thread(supervisor.process.wait, 60) == 1
+    output = supervisor.output()
+    assert "exited with status 1: stopping the others" in output, output[-3000:]
+    assert "restarting" not in output
+
+
+async def test_up_runs_its_worker_beside_the_api_processes_and_serves_its_metrics(
+    base_env: dict[str, str], spawn_service: Spawn
+) -> None:
+    env = {**base_env, "SNAPSHOTD_API_PROCESSES": "2", "SNAPSHOTD_WORKER_PROCESSES": "1"}
+    up = spawn_service("up", env)
+    base_url = f"http://127.0.0.1:{base_env['SNAPSHOTD_HTTP_PORT']}"
+    pids = await until_answering(base_url, up, lambda seen: len(seen) == 2)
+    assert up.pid not in pids and {parent_of(pid) for pid in pids} == {up.pid}
+
+    async with asyncio.timeout(30):
+        while True:  # the worker (in the supervisor's process) reports its pool once it has started it
+            async with session(base_url) as http, http.get("/metrics") as response:
+                scraped = samples(await response.text())
+            if scraped.get(("snapshotd_pool_size", ())) == 1:
+                break
+            await asyncio.sleep(0.2)
+
+    up.process.send_signal(signal.SIGTERM)
+    assert await asyncio.to_thread(up.process.wait, 60) == 0, up.output()[-3000:]
