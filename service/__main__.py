@@ -7,8 +7,9 @@ import asyncio
 import functools
 import logging
 import os
+import shutil
 import sys
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from service import run_cli
@@ -35,8 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, help_ in COMMANDS.items():
-        commands.add_parser(name, help=help_, description=help_)
+    parsers = {name: commands.add_parser(name, help=help_, description=help_) for name, help_ in COMMANDS.items()}
+    # Set by the supervisor of SNAPSHOTD_API_PROCESSES on its children (service/api/processes.py).
+    parsers["api"].add_argument("--supervised", action="store_true", help=argparse.SUPPRESS)
     run_help = "one-shot local capture of a file or URL into a directory, no services needed"
     run_cli.add_arguments(commands.add_parser("run", help=run_help, description=run_help))
     cors_help = (
@@ -72,7 +74,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, closest in unknown_variables(os.environ):
         hint = f"; did you mean {closest}?" if closest else ""
         log.warning("%s is not a setting and is ignored%s", name, hint)
-    runners = {"api": run_api, "worker": run_worker, "up": run_up, "migrate": run_migrate}
+    supervised = bool(getattr(args, "supervised", False))
+    metrics_dir = ""
+    if args.command in ("api", "up") and not supervised and settings.http.process_count > 1:
+        from service.api.processes import prepare_metrics_dir
+
+        # Before anything imports prometheus-client: it reads the variable at import.
+        metrics_dir = prepare_metrics_dir(os.environ)
+    runners: dict[str, Callable[[Settings], Coroutine[Any, Any, None]]] = {
+        "api": functools.partial(run_api, supervised=supervised, metrics_dir=metrics_dir),
+        "worker": run_worker,
+        "up": functools.partial(run_up, metrics_dir=metrics_dir),
+        "migrate": run_migrate,
+    }
     runner = (
         functools.partial(run_bucket_cors, buckets=args.buckets)
         if args.command == "bucket-cors"
@@ -85,6 +99,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         log.error("snapshotd %s stopped: %s", args.command, reason(exc))
         return 1
+    finally:
+        if metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
 
 
@@ -141,24 +158,36 @@ async def run_bucket_cors(settings: Settings, buckets: Sequence[str]) -> None:
             )
 
 
-async def run_api(settings: Settings, stop: asyncio.Event | None = None) -> None:
+async def run_api(
+    settings: Settings, stop: asyncio.Event | None = None, *, supervised: bool = False, metrics_dir: str = ""
+) -> None:
+    """One API process; with `metrics_dir` (API_PROCESSES > 1, prepared by `main`), the supervisor of
+    that many; `supervised`, one of those children (SO_REUSEPORT, stops if the supervisor is gone)."""
+    from service.signals import stop_on_signals
+
+    stop = stop or asyncio.Event()
+    stop_on_signals(stop)
+    if metrics_dir:
+        from service.api.processes import Supervisor
+
+        await Supervisor(settings, settings.http.process_count, stop, os.environ, metrics_dir).run()
+        return
     # Imported here: `snapshotd run` and `worker-alive` should not pay for loading the web stack.
     from aiohttp import web
 
     from service.api.app import create_app
     from service.api.keys import STARTUP
-    from service.signals import stop_on_signals
+    from service.api.processes import watch_supervisor
 
-    stop = stop or asyncio.Event()
-    stop_on_signals(stop)
+    watch = asyncio.create_task(watch_supervisor(stop)) if supervised else None
     app = create_app(settings)
     startup = app[STARTUP]
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, settings.http.host, settings.http.port)
+        site = web.TCPSite(runner, settings.http.host, settings.http.port, reuse_port=supervised or None)
         await site.start()
-        log.info("API listening on http://%s:%d/", settings.http.host, settings.http.port)
+        log.info("API listening on http://%s:%d/ (pid %d)", settings.http.host, settings.http.port, os.getpid())
         # PostgreSQL and RabbitMQ connect in the background; only a start-up that gave up ends this early.
         waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(startup.failed.wait())]
         try:
@@ -169,7 +198,10 @@ async def run_api(settings: Settings, stop: asyncio.Event | None = None) -> None
         if startup.error is not None and not stop.is_set():
             raise startup.error
     finally:
+        # aiohttp stops listening, lets in-flight requests finish (up to its 60 s), then closes.
         await runner.cleanup()
+        if watch is not None:
+            watch.cancel()
 
 
 async def run_worker(settings: Settings) -> None:
@@ -178,14 +210,15 @@ async def run_worker(settings: Settings) -> None:
     await worker(settings)
 
 
-async def run_up(settings: Settings) -> None:
+async def run_up(settings: Settings, metrics_dir: str = "") -> None:
+    """API and worker in one process; with API_PROCESSES > 1, the worker beside the API's supervisor."""
     from service.signals import stop_on_signals
     from service.worker.app import run_worker as worker
 
     stop = asyncio.Event()
     stop_on_signals(stop)
     async with asyncio.TaskGroup() as group:
-        group.create_task(run_api(settings, stop))
+        group.create_task(run_api(settings, stop, metrics_dir=metrics_dir))
         group.create_task(worker(settings, stop, handle_signals=False))
 
 

@@ -57,6 +57,12 @@ class AmqpSettings:
 class HttpSettings:
     host: str = setting("127.0.0.1", "address the API listens on", env="HTTP_HOST")
     port: int = setting(8080, "port the API listens on", env="HTTP_PORT")
+    api_processes: int = setting(
+        1,
+        "API processes of `api` and `up` sharing the port (SO_REUSEPORT) under a supervisor that restarts "
+        "a dead one (0: one per CPU)",
+        env="API_PROCESSES",
+    )
     max_body_kb: int = setting(1024, "largest request body accepted, KiB", env="HTTP_MAX_BODY_KB")
     max_url_kb: int = setting(64, "largest request URL (path and query string) accepted, KiB", env="HTTP_MAX_URL_KB")
     host_id: str = setting("snapshotd", "HostId reported in error responses", env="HOST_ID")
@@ -82,6 +88,11 @@ class HttpSettings:
         "scheme://host[:port]; * for any (the URL's signature is the access control); empty for none",
         env="CORS_ORIGINS",
     )
+
+    @property
+    def process_count(self) -> int:
+        """API_PROCESSES with 0 resolved to the CPUs this process may use."""
+        return self.api_processes or _cpu_count()
 
     def allowed_origins(self) -> frozenset[str] | None:
         """The origins CORS_ORIGINS allows, normalised as browsers send them; None means any origin."""
@@ -298,6 +309,7 @@ class Settings:
             ),
             (urlsplit(self.amqp.url).scheme in ("amqp", "amqps"), "AMQP_URL must be an amqp:// URL"),
             (0 < self.http.port < 65536, "HTTP_PORT must be 1..65535"),
+            (self.http.api_processes >= 0, "API_PROCESSES must be >= 0 (0: one per CPU)"),
             (self.http.max_body_kb >= 1 and self.http.max_url_kb >= 16, "HTTP_MAX_BODY_KB must be >= 1, _URL_KB >= 16"),
             (self.storage.backend in ("local", "s3"), "STORAGE_BACKEND must be local or s3"),
             (
@@ -364,6 +376,12 @@ class Settings:
         self.http.allowed_origins()  # raises ConfigError naming the bad entry
         if self.auth.enabled and not self.auth.keys():
             raise ConfigError(PREFIX + "AUTH=on needs SNAPSHOTD_ACCESS_KEYS")
+        if self.auth.enabled and self.auth.nonce_store == "memory" and self.http.process_count > 1:
+            # A nonce remembered by one process is unknown to the next: a replay would pass there.
+            raise ConfigError(
+                f"{PREFIX}NONCE_STORE=memory remembers nonces in one process; with API_PROCESSES="
+                f"{self.http.api_processes} ({self.http.process_count} processes) use postgres"
+            )
 
     @property
     def input_pixel_limit(self) -> int:

@@ -60,6 +60,34 @@ class Broker:
             await asyncio.sleep(0.2)
         return time.monotonic() - started
 
+    async def flood_outbox(self, count: int) -> None:
+        """`count` dispatches of jobs that do not exist, in one statement: work for the relays alone."""
+        await self.pg.execute(
+            """
+            INSERT INTO outbox (kind, routing_key, body, priority, message_id)
+            SELECT 'dispatch', 'job', jsonb_build_object('job_id', 'relaybench' || g), 0, 'relaybench' || g
+            FROM generate_series(1, $1) AS g
+            """,
+            count,
+        )
+
+    async def time_drain(self, count: int, timeout_s: float = 300.0) -> tuple[float, int, float]:
+        """(when the relays took the first of `count` new rows, rows left then, when the outbox was empty),
+        polled every 50 ms: the relays notice new rows at their next poll, which is not theirs to count. A
+        drain too quick to be seen under way counts from the call (the poll's delay included)."""
+        called = time.monotonic()
+        started, left_at_start = 0.0, count
+        deadline = called + timeout_s
+        while time.monotonic() < deadline:
+            left = await self.outbox()
+            now = time.monotonic()
+            if left == 0:
+                return (started, left_at_start, now) if started else (called, count, now)
+            if not started and left < count:
+                started, left_at_start = now, left
+            await asyncio.sleep(0.05)
+        raise RuntimeError(f"the outbox still held rows after {timeout_s:.0f} s")
+
     async def sample(self, stop: asyncio.Event, into: list[tuple[float, int, int]]) -> None:
         while not stop.is_set():
             into.append((time.monotonic(), await self.outbox(), await self.queue_depth()))

@@ -40,11 +40,12 @@ async def orchestrate(opts: argparse.Namespace) -> dict[str, Any]:
         if opts.db_setting:
             await env.set_database(opts.db_setting)
         fixed = opts.rates or None
-        for level in opts.log_levels:
-            suite = await throughput_suite(env, level, opts, fixed)
-            results["suites"].append(suite)
-            # the other log level runs the same fixed rates, so the two are comparable
-            fixed = fixed or suite["fixed_rates"]
+        for processes in opts.api_processes:
+            for level in opts.log_levels:
+                suite = await throughput_suite(env, level, opts, fixed, processes)
+                results["suites"].append(suite)
+                # the other suites run the same fixed rates, so they are comparable
+                fixed = fixed or suite["fixed_rates"]
         if opts.e2e_jobs:
             results["e2e"] = await e2e_suite(env, opts)
     finally:
@@ -85,6 +86,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--rates", type=floats, default=[], help="fixed rates, e.g. 500,1000 (default: from the ramp, and the target)"
+    )
+    parser.add_argument(
+        "--api-processes",
+        type=lambda s: [int(x) for x in s.split(",")],
+        default=[1],
+        help="SNAPSHOTD_API_PROCESSES of each suite, e.g. 1,2 (default 1)",
+    )
+    parser.add_argument(
+        "--relay-messages",
+        type=int,
+        default=20_000,
+        help="dispatches put in the outbox at once to time the relays alone (default 20000; 0: skip)",
     )
     parser.add_argument("--connections", type=int, default=128, help="keep-alive connections of the open model")
     parser.add_argument(

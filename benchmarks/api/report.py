@@ -52,13 +52,24 @@ def print_open(run: dict[str, Any]) -> None:
     )
 
 
+def print_relay(relay: dict[str, Any]) -> None:
+    cpu = relay["cpu_cores"]
+    print(
+        f"   relay alone: {relay['messages']} dispatches in {relay['seconds']:.1f} s = {relay['msgs_per_s']:.0f} msgs/s"
+        f"  cores: api {cpu.get('snapshotd api', 0):.2f} pg {cpu.get('postgres', 0):.2f}"
+        f" rmq {cpu.get('rabbitmq', 0):.2f} others {cpu.get(OTHERS, 0):.2f}"
+        f"  API CPU {relay['relay_cpu_us_per_msg']:.0f} µs/msg",
+        flush=True,
+    )
+
+
 def print_report(results: dict[str, Any]) -> None:
     print("\n" + "=" * 100)
     print("snapshotd API throughput — summary")
     print(f"machine: {results['machine']}")
     print(f"background load before the run (other users): {results['background_busy_cores']:.2f} cores busy")
     print(
-        "\n| log level | run | offered/s | achieved/s | p50 ms | p90 ms | p99 ms | max ms | errors | outbox end "
+        "\n| suite | run | offered/s | achieved/s | p50 ms | p90 ms | p99 ms | max ms | errors | outbox end "
         "| api cores | pg cores | rmq cores | gen cores | others' cores | api CPU ms/req | service CPU ms/req |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
@@ -68,7 +79,7 @@ def print_report(results: dict[str, Any]) -> None:
             label = f"closed c={run['concurrency']}" if run["mode"] == "closed" else "open (fixed rate)"
             offered = f"{run['offered_rate']:.0f}" if run["offered_rate"] else "-"
             print(
-                f"| {suite['log_level']} | {label} | {offered} | {run['achieved_rate']:.0f} | {lat.get('p50', 0):.1f} "
+                f"| {suite['label']} | {label} | {offered} | {run['achieved_rate']:.0f} | {lat.get('p50', 0):.1f} "
                 f"| {lat.get('p90', 0):.1f} | {lat.get('p99', 0):.1f} | {lat.get('max', 0):.1f} "
                 f"| {sum(run['errors'].values()) + run['not_sent']} | {run.get('outbox_end', '-')} "
                 f"| {cpu.get('snapshotd api', 0):.2f} | {cpu.get('postgres', 0):.2f} | {cpu.get('rabbitmq', 0):.2f} "
@@ -80,21 +91,28 @@ def print_report(results: dict[str, Any]) -> None:
         best = max(ok, key=lambda r: r["offered_rate"]) if ok else None
         if best:
             print(
-                f"\n{suite['log_level']}: highest sustained fixed rate {best['offered_rate']:.0f}/s, "
+                f"\n{suite['label']}: highest sustained fixed rate {best['offered_rate']:.0f}/s, "
                 f"p50 {best['latency_ms']['p50']:.1f} ms, p99 {best['latency_ms']['p99']:.1f} ms "
                 f"(target ≥ {TARGET_RATE:.0f}/s with p99 ≤ {TARGET_P99_MS:.0f} ms: "
                 f"{'met' if targets_met(suite) else 'MISSED'})"
             )
         else:
-            print(f"\n{suite['log_level']}: no fixed-rate run was sustained (target MISSED)")
+            print(f"\n{suite['label']}: no fixed-rate run was sustained (target MISSED)")
         print(
             f"   jobs accepted into the database: {suite.get('jobs_in_db')}, outbox rows left: {suite.get('outbox_after')}"
         )
+        if "relay" in suite:
+            relay = suite["relay"]
+            print(
+                f"   relay alone at saturation: {relay['msgs_per_s']:.0f} msgs/s"
+                f" ({relay['relay_cpu_us_per_msg']:.0f} µs of API CPU per message); outbox peak in the runs:"
+                f" {max((r.get('outbox_peak', 0) for r in suite['closed'] + suite['open']), default=0)}"
+            )
         proj = suite["projection"]
         print(
             f"   CPU per submission (best closed run): api {proj['api_cpu_ms']:.2f} ms, api+PostgreSQL+RabbitMQ"
             f" {proj['service_cpu_ms']:.2f} ms, generator {proj['generator_cpu_ms']:.2f} ms; CPU-only ceilings:"
-            f" one API process {proj['api_single_core_bound']:.0f}/s, all {os.cpu_count()} cores"
+            f" the API processes {proj['api_single_core_bound']:.0f}/s, all {os.cpu_count()} cores"
             f" {proj['machine_bound']:.0f}/s"
         )
     e2e = results.get("e2e")

@@ -31,6 +31,24 @@ AMQP_URL = os.environ.get("SNAPSHOTD_BENCH_AMQP_URL", "amqp://guest:guest@127.0.
 REPO = Path(__file__).resolve().parents[2]
 
 
+def descendants(pid: int) -> set[int]:
+    """Every process below `pid` (its children, theirs, …), from /proc: the API processes a supervisor runs."""
+    parents: dict[int, int] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            with open(f"/proc/{entry.name}/stat", "rb") as handle:
+                data = handle.read()
+            parents[int(entry.name)] = int(data[data.rfind(b")") + 2 :].split()[1])
+    found: set[int] = set()
+    frontier = {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

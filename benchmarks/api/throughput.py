@@ -19,7 +19,7 @@ from typing import Any
 from benchmarks.api import profile, report
 from benchmarks.api.broker import Broker
 from benchmarks.api.cpu import CpuWindow, cpu_per_request, wait_quiet
-from benchmarks.api.services import REPO, Environment, Service, free_port
+from benchmarks.api.services import REPO, Environment, Service, descendants, free_port
 from benchmarks.api.targets import TARGET_RATE, sustained, targets_met
 
 #: the concurrency of the warm-up and of the profiled run
@@ -104,13 +104,14 @@ async def run_load(
 def projection(suite: dict[str, Any]) -> dict[str, float]:
     """Upper bounds of the rate on an otherwise idle machine, from CPU per request of the best closed run.
 
-    One process runs one event loop, so the API tops out at one core; the machine at all of its cores
-    shared by API, PostgreSQL, RabbitMQ and the generator. Queueing makes the real figure lower.
+    One process runs one event loop, so N API processes top out at N cores; the machine at all of its
+    cores shared by API, PostgreSQL, RabbitMQ and the generator. Queueing makes the real figure lower.
     """
     best = max(suite["closed"], key=lambda r: r["achieved_rate"])
     per = best["cpu_ms_per_request"]
     cores = os.cpu_count() or 1
-    api_bound = 1000 / per["api"] if per.get("api") else float("inf")
+    api_cores = min(cores, suite.get("api_processes", 1))
+    api_bound = api_cores * 1000 / per["api"] if per.get("api") else float("inf")
     machine_bound = cores * 1000 / (per["service"] + per["generator"]) if per.get("service") else float("inf")
     return {
         "api_cpu_ms": per["api"],
@@ -128,19 +129,49 @@ def default_rates(best_rate: float) -> list[float]:
     return sorted({top, int(top * 0.8 // 10 * 10)} | ({int(TARGET_RATE)} if top < TARGET_RATE else set()))
 
 
+async def relay_saturation(broker: Broker, roles: dict[int, str], opts: argparse.Namespace) -> dict[str, Any]:
+    """The API's relays alone at saturation: `--relay-messages` dispatches put in the outbox at once (no
+    requests running), timed from the first row taken to the last one confirmed and deleted."""
+    flood = opts.relay_messages
+    others_before = await wait_quiet(opts, set(roles))
+    cpu = CpuWindow({**roles, os.getpid(): "bench orchestrator"})
+    await broker.flood_outbox(flood)
+    cpu.start()
+    started, left_at_start, ended = await broker.time_drain(flood)
+    cpu.stop()
+    # the rows still there when the first batch was seen taken, all published by the end
+    rate = left_at_start / (ended - started) if ended > started else 0.0
+    depth = await broker.queue_depth()
+    await broker.purge()
+    return {
+        "messages": flood,
+        "msgs_per_s": rate,
+        "seconds": ended - started,
+        "queued": depth,
+        "cpu_cores": cpu.result,
+        "relay_cpu_us_per_msg": cpu.result.get("snapshotd api", 0.0) * 1e6 / rate if rate else 0.0,
+        "others_before_cores": others_before,
+    }
+
+
 async def throughput_suite(
-    env: Environment, log_level: str, opts: argparse.Namespace, fixed_rates: list[float] | None
+    env: Environment, log_level: str, opts: argparse.Namespace, fixed_rates: list[float] | None, processes: int = 1
 ) -> dict[str, Any]:
-    """One API process at `log_level`: warm-up, closed-loop ramp, open-model runs, optional profile."""
+    """The API (`processes` of them on one port) at `log_level`: warm-up, closed-loop ramp, open-model runs,
+    the relay alone at saturation, optional profile (one process only)."""
     port = free_port()
-    api_env = env.env(port=port, log_level=log_level, **dict(kv.split("=", 1) for kv in opts.api_env))
-    api = await Service.start("api", api_env, env.work / f"api-{log_level}.log")
-    roles = {api.pid: "snapshotd api"}
-    out: dict[str, Any] = {"log_level": log_level, "closed": [], "open": []}
+    extra = {"SNAPSHOTD_API_PROCESSES": str(processes), **dict(kv.split("=", 1) for kv in opts.api_env)}
+    api_env = env.env(port=port, log_level=log_level, **extra)
+    api = await Service.start("api", api_env, env.work / f"api-{log_level}-{processes}.log")
+    label = f"{log_level}, {processes} API process{'es' if processes > 1 else ''}"
+    out: dict[str, Any] = {"log_level": log_level, "api_processes": processes, "label": label, "closed": [], "open": []}
     broker = await Broker.open(env)
     try:
         await api.wait_ready(port)
-        print(f"\n== API, SNAPSHOTD_LOG_LEVEL={log_level} (pid {api.pid}, port {port})", flush=True)
+        # the supervisor and every API process it runs count as the API
+        pids = {api.pid} | (await wait_children(api.pid, processes) if processes > 1 else set())
+        roles = dict.fromkeys(pids, "snapshotd api")
+        print(f"\n== API {label} (pids {sorted(pids)}, port {port})", flush=True)
         await run_load(port, broker, roles, mode="closed", duration=opts.warmup, quiet=opts)
         await broker.drain()
         await broker.purge()
@@ -171,9 +202,12 @@ async def throughput_suite(
             run["sustained"] = sustained(run)
             out["open"].append(run)
             report.print_open(run)
+        if opts.relay_messages:
+            out["relay"] = await relay_saturation(broker, roles, opts)
+            report.print_relay(out["relay"])
         out["jobs_in_db"] = await broker.jobs()
         out["outbox_after"] = await broker.outbox()
-        if opts.profile_level == log_level and opts.profile != "never":
+        if opts.profile_level == log_level and opts.profile != "never" and processes == 1:
             out["needs_profile"] = True
             if opts.profile == "always" or not targets_met(out):
                 out["profile"] = await profile_api(api.pid, port, broker, roles, opts, env)
@@ -184,6 +218,17 @@ async def throughput_suite(
         await api.stop()
     out["projection"] = projection(out)
     return out
+
+
+async def wait_children(pid: int, count: int, timeout_s: float = 30.0) -> set[int]:
+    """The supervisor's `count` API processes (all up: the port answered /readyz, but maybe from one)."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    children = await asyncio.to_thread(descendants, pid)
+    while len(children) < count and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.2)
+        children = await asyncio.to_thread(descendants, pid)
+    await asyncio.sleep(3.0)  # the last child to start may still be connecting to PostgreSQL and RabbitMQ
+    return children
 
 
 async def profile_api(

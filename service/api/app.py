@@ -38,7 +38,7 @@ from service.api.rest import routes as rest
 from service.api.startup import Startup
 from service.config import Settings
 from service.net.ssrf import parse_allow_list
-from service.queue.relay import OutboxRelay
+from service.queue.relay import RELAY_LANES, OutboxRelay
 from service.signals import finish
 from service.store.callbacks import CallbackStore
 from service.store.jobs import JobStore
@@ -71,9 +71,19 @@ async def pg_context(app: web.Application) -> AsyncIterator[None]:
 
 
 async def relay_context(app: web.Application) -> AsyncIterator[None]:
-    """The outbox relay publishes accepted jobs; the API itself never waits on the broker."""
+    """The outbox relay publishes accepted jobs; the API itself never waits on the broker.
+
+    It has connections of its own (one per lane), so a batch waiting for its confirms never holds one a
+    request is queued for, and requests never hold up the relay behind them in the pool's queue."""
     settings = app[SETTINGS]
-    relay = OutboxRelay(app[PG_POOL], settings.amqp, name="snapshotd-api", sweep_every_s=settings.worker.lease_s / 2)
+    relay_pool = await create_empty_pool(settings.database, max_size=RELAY_LANES)
+    relay = OutboxRelay(
+        relay_pool,
+        settings.amqp,
+        name="snapshotd-api",
+        sweep_every_s=settings.worker.lease_s / 2,
+        lanes=RELAY_LANES,
+    )
     stop = asyncio.Event()
     task = asyncio.create_task(relay.run(stop), name="outbox relay")
     watch = asyncio.create_task(app[STARTUP].watch_broker(relay))
@@ -85,6 +95,7 @@ async def relay_context(app: web.Application) -> AsyncIterator[None]:
         stop.set()
         await asyncio.gather(watch, return_exceptions=True)
         await finish([task])
+        await relay_pool.close()
 
 
 async def startup_context(app: web.Application) -> AsyncIterator[None]:

@@ -1,17 +1,19 @@
 """Liveness (`/healthz`: the process answers) and readiness (`/readyz`: PostgreSQL and RabbitMQ work).
 
 Both answer from the first moment the API listens: while it still waits for its dependencies at
-start-up it is alive (200) and not ready (503).
+start-up it is alive (200) and not ready (503). `/healthz` names the process that answered (`pid`):
+with SNAPSHOTD_API_PROCESSES > 1 several share the port, and a probe can tell them apart.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 
 import asyncpg
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from service import metrics
 from service.api.keys import PG_POOL, RELAY, STARTUP
@@ -27,7 +29,7 @@ CHECK_TIMEOUT_S = 0.8
 
 
 async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    return web.json_response({"status": "ok", "pid": os.getpid()})
 
 
 async def readyz(request: web.Request) -> web.Response:
@@ -50,7 +52,7 @@ async def metrics_endpoint(request: web.Request) -> web.Response:
     """Prometheus exposition; shared-state gauges are refreshed from PostgreSQL first, once it is reachable."""
     if request.app[STARTUP].database_ready:
         await _refresh_shared_state(request.app[PG_POOL])
-    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+    return web.Response(body=metrics.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 async def _refresh_shared_state(pool: asyncpg.Pool) -> None:

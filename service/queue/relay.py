@@ -4,6 +4,14 @@ It owns its broker connection and keeps trying to (re)connect, so the API accept
 is down and they are dispatched when it is back. It also runs the lease sweeper: jobs whose worker
 died are put back to Init with a fresh dispatch. Any number of relays (API replicas, workers) can run
 at once: rows are shared out with `FOR UPDATE SKIP LOCKED`.
+
+A pass takes a batch in a transaction, publishes all of it, waits for the broker's confirms of the
+whole batch together (service/queue/publisher.py), deletes the confirmed rows and postpones the others,
+then commits: a row leaves the outbox only after its confirm, and a relay that dies mid-batch rolls
+back, so nothing is lost (a message may go out twice; claims and MessageIds make that harmless).
+Up to `lanes` such passes run at once, each on its own connection, so the broker's confirm latency of
+one batch overlaps the next one's work; the lanes beyond the first join only while batches come back
+full, so below saturation a pass costs what it did with one lane.
 """
 
 from __future__ import annotations
@@ -15,12 +23,14 @@ import time
 from functools import partial
 
 import asyncpg
+import orjson
+from aio_pika.abc import AbstractChannel
 
 from service.config import AmqpSettings, mask_url
 from service.domain.routing import JOB_ROUTING_KEY
 from service.errors import DatabaseUnavailable, QueueUnavailable, ServiceError
 from service.queue.connection import open_session
-from service.queue.publisher import publish_json
+from service.queue.publisher import Outgoing, publish_batch
 from service.queue.topology import Topology
 from service.retry import ATTEMPT_TIMEOUT_S, Backoff, Stopped, one_attempt
 from service.store.outbox import (
@@ -38,18 +48,29 @@ log = logging.getLogger(__name__)
 
 #: rows published per transaction
 BATCH_SIZE = 200
+#: batches the API's relay keeps in flight: while one waits for its confirms the next is taken and
+#: published (measured alone on 2 busy cores: 1,264/s with one lane, 1,624/s with two; more than two
+#: did not help, the broker's CPU is then the limit)
+RELAY_LANES = 2
 #: how often the relay looks for rows written by other processes when nobody pokes it
 IDLE_POLL_S = 1.0
 
 
 class OutboxRelay:
-    def __init__(self, pool: asyncpg.Pool, settings: AmqpSettings, *, name: str, sweep_every_s: float) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, settings: AmqpSettings, *, name: str, sweep_every_s: float, lanes: int = 1
+    ) -> None:
         self.pool = pool
+        #: batches in flight at once, each in its own transaction on its own connection
+        self.lanes = lanes
         self.settings = settings
         self.name = name
         self.sweep_every_s = sweep_every_s
         self.topology: Topology | None = None
+        self.channel: AbstractChannel | None = None
         self._wake = asyncio.Event()
+        #: set while batches come back full (a backlog): the lanes other than the first run only then
+        self._backlog = asyncio.Event()
         self._connected = False
         self._ever_connected = asyncio.Event()
         self._refused = asyncio.Event()
@@ -90,6 +111,7 @@ class OutboxRelay:
                 continue
             try:
                 self.topology = session.topology
+                self.channel = session.channel
                 self._connected = True
                 self._ever_connected.set()
                 await self._relay(stop)
@@ -120,9 +142,25 @@ class OutboxRelay:
             raise self.last_error
 
     async def _relay(self, stop: asyncio.Event) -> None:
+        """Run the lanes until `stop`; one that fails ends them all (and `run` reconnects)."""
+        lanes = [
+            asyncio.create_task(self._lane(stop, sweeps=n == 0), name=f"outbox relay lane {n}")
+            for n in range(self.lanes)
+        ]
+        try:
+            await asyncio.gather(*lanes)
+        finally:
+            for lane in lanes:
+                lane.cancel()
+            await asyncio.gather(*lanes, return_exceptions=True)
+
+    async def _lane(self, stop: asyncio.Event, *, sweeps: bool) -> None:
+        """Take a batch, publish it, wait for its confirms, delete it; again at once while batches come
+        back full, else at the next poke or poll (lane 0) or the next backlog (the others). Lane 0 also
+        runs the lease sweeper."""
         next_sweep = 0.0
         while not stop.is_set():
-            sweep = time.monotonic() >= next_sweep
+            sweep = sweeps and time.monotonic() >= next_sweep
             try:
                 # Waiting for a database connection is the one step `stop` cuts short (nothing is
                 # taken yet): a shutdown does not wait on a database that does not answer.
@@ -147,8 +185,16 @@ class OutboxRelay:
             if requeued:
                 log.warning("re-dispatching %d jobs whose worker stopped renewing the lease", len(requeued))
                 continue
-            if sent < BATCH_SIZE:
+            if sent >= BATCH_SIZE:
+                self._backlog.set()
+                continue
+            # The outbox is drained: the first lane waits for a poke or the poll, the others until a
+            # backlog again (below saturation, one lane's batches cost fewer round trips than two).
+            self._backlog.clear()
+            if sweeps:
                 await self._sleep(stop, IDLE_POLL_S)
+            else:
+                await self._wait_for_backlog(stop)
 
     async def flush(self, connection: Connection) -> int:
         """Publish one batch of due rows; return how many were taken."""
@@ -156,13 +202,13 @@ class OutboxRelay:
             batch = await take_batch(connection, BATCH_SIZE)
             if not batch:
                 return 0
-            results = await asyncio.gather(*(self._publish(m) for m in batch), return_exceptions=True)
-            sent = [m.id for m, result in zip(batch, results, strict=True) if result is None]
-            failed = [m.id for m, result in zip(batch, results, strict=True) if result is not None]
+            results = await self._publish(batch)
+            sent = [m.id for m, error in zip(batch, results, strict=True) if error is None]
+            failed = [m.id for m, error in zip(batch, results, strict=True) if error is not None]
             if sent:
                 await delete_messages(connection, sent)
             if failed:
-                first_error = next(r for r in results if r is not None)
+                first_error = next(error for error in results if error is not None)
                 delay = self._backoff.next_delay()
                 log.warning("%d outbox messages not confirmed, retry in %.1f s: %r", len(failed), delay, first_error)
                 await postpone_messages(connection, failed, delay)
@@ -170,20 +216,32 @@ class OutboxRelay:
                 self._backoff.reset()
         return len(batch)
 
-    async def _publish(self, message: OutboxMessage) -> None:
-        if self.topology is None:
-            raise QueueUnavailable("The relay has no broker connection.")
-        is_dispatch = message.kind is MessageKind.DISPATCH
-        await publish_json(
-            self.topology.jobs_exchange if is_dispatch else self.topology.events_exchange,
-            message.routing_key,
-            message.body,
-            timeout_s=self.settings.confirm_timeout_s,
-            priority=message.priority,
-            message_id=message.message_id,
-            # A dispatch nobody can route is lost work; an event nobody subscribed to is normal.
-            mandatory=is_dispatch,
-        )
+    async def _publish(self, batch: list[OutboxMessage]) -> list[QueueUnavailable | None]:
+        """Publish the batch, every confirm awaited together; None for each message confirmed."""
+        if self.topology is None or self.channel is None:
+            return [QueueUnavailable("The relay has no broker connection.") for _ in batch]
+        jobs, events = self.topology.jobs_exchange.name, self.topology.events_exchange.name
+        outgoing = [
+            Outgoing(
+                jobs if m.kind is MessageKind.DISPATCH else events,
+                m.routing_key,
+                orjson.dumps(m.body),
+                m.message_id,
+                m.priority,
+                # A dispatch nobody can route is lost work; an event nobody subscribed to is normal.
+                mandatory=m.kind is MessageKind.DISPATCH,
+            )
+            for m in batch
+        ]
+        return await publish_batch(self.channel, outgoing, timeout_s=self.settings.confirm_timeout_s)
+
+    async def _wait_for_backlog(self, stop: asyncio.Event) -> None:
+        waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._backlog.wait())]
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
 
     async def _sleep(self, stop: asyncio.Event, seconds: float, *, wake_on_poke: bool = True) -> None:
         """Wait for a poke, `stop`, or the timeout, whichever comes first."""

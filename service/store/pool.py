@@ -123,10 +123,11 @@ async def create_pool(settings: DatabaseSettings, **overrides: Any) -> asyncpg.P
     return pool
 
 
-async def create_empty_pool(settings: DatabaseSettings) -> asyncpg.Pool:
+async def create_empty_pool(settings: DatabaseSettings, max_size: int | None = None) -> asyncpg.Pool:
     """A pool that opens connections only when asked for one: it exists, without any I/O, before
-    PostgreSQL answers, so the API can listen while it waits. `fill` opens the first connections."""
-    return await _new_pool(settings, min_size=0, max_size=settings.pool_max)
+    PostgreSQL answers, so the API can listen while it waits. `fill` opens the first connections.
+    `max_size` defaults to DATABASE_POOL_MAX."""
+    return await _new_pool(settings, min_size=0, max_size=max_size or settings.pool_max)
 
 
 async def fill(pool: asyncpg.Pool, settings: DatabaseSettings) -> None:

@@ -88,7 +88,7 @@ async def test_a_short_run_reports_every_phase_and_cleans_up(tmp_path: Path) -> 
         "benchmarks.api_throughput",
         *("--log-levels", "WARNING", "--concurrency", "2", "--ramp-duration", "1", "--warmup", "0.5"),
         *("--rates", "20", "--duration", "1", "--e2e-jobs", "1", "--e2e-warmup", "0", "--profile", "never"),
-        *("--quiet-wait", "0", "--json", str(figures)),
+        *("--quiet-wait", "0", "--json", str(figures), "--api-processes", "2", "--relay-messages", "300"),
         cwd=ROOT,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
@@ -104,6 +104,9 @@ async def test_a_short_run_reports_every_phase_and_cleans_up(tmp_path: Path) -> 
     for run in suite["closed"] + suite["open"]:
         assert run["ok"] > 0 and run["errors"] == {}, run
         assert run["cpu_cores"].get("snapshotd api", 0) > 0, run["cpu_cores"]
+    assert suite["api_processes"] == 2
+    assert suite["relay"]["messages"] == 300 and suite["relay"]["msgs_per_s"] > 0, suite["relay"]
+    assert suite["relay"]["queued"] == 300  # every dispatch reached the jobs queue
     assert results["e2e"]["jobs"] == 1 and results["e2e"]["failed"] == 0
     assert "snapshotd API throughput — summary" in text
     name = next(line.split()[1].rstrip(",") for line in text.splitlines() if line.startswith("database "))

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aio_pika
+import aiormq
 import orjson
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 from aiohttp.test_utils import TestClient, TestServer
@@ -77,7 +78,15 @@ class Stack:
         counts = dict.fromkeys(job_ids, 0)
 
         async def drain() -> None:
-            for event in await self.drain_events():
+            while True:
+                try:
+                    events = await self.drain_events()
+                    break
+                except (aiormq.exceptions.ChannelInvalidStateError, aio_pika.exceptions.ChannelClosed):
+                    # the test's own connection may still be reconnecting after a broker restart
+                    # (aio-pika retries every 5 s) when the jobs are already done: wait for it
+                    await asyncio.sleep(0.2)
+            for event in events:
                 if (job_id := event["MessageBody"]["JobId"]) in counts:
                     counts[job_id] += 1
 

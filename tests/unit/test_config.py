@@ -40,6 +40,12 @@ def test_defaults_point_at_local_services() -> None:
         ({"SNAPSHOTD_STARTUP_TIMEOUT_S": "-1"}, "SNAPSHOTD_STARTUP_TIMEOUT_S"),
         ({"SNAPSHOTD_STARTUP_TIMEOUT_S": "nan"}, "SNAPSHOTD_STARTUP_TIMEOUT_S"),
         ({"SNAPSHOTD_STARTUP_TIMEOUT_S": "soon"}, "SNAPSHOTD_STARTUP_TIMEOUT_S"),
+        ({"SNAPSHOTD_API_PROCESSES": "-1"}, "SNAPSHOTD_API_PROCESSES"),
+        # nonces in one process's memory cannot refuse a replay sent to another process
+        (
+            {"SNAPSHOTD_API_PROCESSES": "2", "SNAPSHOTD_NONCE_STORE": "memory", "SNAPSHOTD_ACCESS_KEYS": "a:b"},
+            "SNAPSHOTD_NONCE_STORE",
+        ),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], variable: str) -> None:
@@ -124,3 +130,12 @@ def test_the_command_warns_at_start_up_about_a_typo(pg_url: str) -> None:
         "SNAPSHOTD_WORKER_PROCESS is not a setting and is ignored; did you mean SNAPSHOTD_WORKER_PROCESSES?"
         in done.stderr
     )
+
+
+def test_api_processes_zero_means_one_per_cpu() -> None:
+    assert Settings.from_env({"SNAPSHOTD_API_PROCESSES": "3"}).http.process_count == 3
+    cpus = Settings.from_env({"SNAPSHOTD_WORKER_PROCESSES": "0"}).worker.pool_size  # the same count of CPUs
+    assert Settings.from_env({"SNAPSHOTD_API_PROCESSES": "0"}).http.process_count == cpus
+    # one process may keep its nonces in memory
+    one = {"SNAPSHOTD_API_PROCESSES": "1", "SNAPSHOTD_NONCE_STORE": "memory", "SNAPSHOTD_ACCESS_KEYS": "a:b"}
+    assert Settings.from_env(one).http.process_count == 1

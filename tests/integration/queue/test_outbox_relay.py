@@ -15,10 +15,11 @@ from aiohttp.test_utils import TestClient, TestServer
 from service.api.app import create_app
 from service.config import Settings
 from service.domain.models import JobStatus
+from service.domain.routing import JOB_ROUTING_KEY
 from service.queue import topology
 from service.queue.relay import OutboxRelay
 from service.store.jobs import JobOutcome, JobStore, NewJob
-from service.store.outbox import backlog
+from service.store.outbox import MessageKind, add_message, backlog
 from service.store.pool import create_pool
 from tests.conftest import AMQP_URL, free_port
 from tests.ice import call, submit_params
@@ -86,6 +87,35 @@ async def test_concurrent_relays_send_each_message_once(settings: Settings, pool
     await relay_until_empty(relays, pool)
 
     assert sorted(await queued_job_ids(settings)) == sorted(ids)
+
+
+async def test_a_batch_deletes_what_the_broker_confirmed_and_keeps_what_it_did_not(
+    settings: Settings, pool: asyncpg.Pool
+) -> None:
+    # Three dispatches the jobs queue takes, and one no queue is bound for: published with `mandatory`,
+    # the broker returns it instead of confirming it, in the same batch as the others.
+    async with pool.acquire() as connection:
+        for n in range(3):
+            await add_message(
+                connection, MessageKind.DISPATCH, JOB_ROUTING_KEY, {"job_id": f"job-{n}"}, message_id=f"job-{n}"
+            )
+        await add_message(connection, MessageKind.DISPATCH, "nowhere", {"job_id": "lost"}, message_id="lost")
+
+    relay = OutboxRelay(pool, settings.amqp, name="test", sweep_every_s=60, lanes=2)
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    try:
+        async with asyncio.timeout(20):
+            while await pool.fetchval("SELECT count(*) FROM outbox WHERE attempts = 0"):
+                relay.poke()
+                await asyncio.sleep(0.02)
+    finally:
+        stop.set()
+        await task
+
+    assert sorted(await queued_job_ids(settings)) == ["job-0", "job-1", "job-2"]
+    left = await pool.fetch("SELECT message_id, attempts, available_at > now() AS later FROM outbox")
+    assert [(row["message_id"], row["attempts"], row["later"]) for row in left] == [("lost", 1, True)]
 
 
 async def test_expired_lease_is_dispatched_again_and_the_late_worker_cannot_finish(
