@@ -30,7 +30,9 @@ from benchmarks.engine import DEFAULT_MEDIA, ensure_media, machine, warm
 from benchmarks.probes import OthersLoad, wait_quiet
 from service.config import WorkerSettings
 from service.domain.models import CaptureResult, CaptureSpec, FrameType, SnapshotConfig
+from service.domain.shards import ShardRule
 from service.media.plan import read_index
+from service.media.shards import capture_or_plan
 from service.media.source import open_container
 from service.media.timing import plan
 from service.worker.pool import ExecutorSlot
@@ -106,37 +108,66 @@ def measure(
 
 
 def unit_costs(clip: Path, args: argparse.Namespace) -> tuple[float, float, float]:
-    """(ms per decoded frame, ms per rendered image, ms a shard adds) on one process, from small jobs."""
+    """(ms per decoded P/B frame, ms per keyframe image, ms a shard's own open costs) on one process.
+
+    A frame: one exact frame deep in a GOP against one just after its keyframe (the same open and one
+    image each). A keyframe image (its decode and render): 60 keyframes against one. A shard's fixed cost:
+    the open, index read and keyframe list of `capture_or_plan` on a job it hands back as shards.
+    """
     settings = replace(WorkerSettings(), processes=1, max_tasks_per_child=10_000)
     slot = ExecutorSlot(settings)
     try:
         asyncio.run(slot.warm())
 
-        def best(config: SnapshotConfig, shards: int = 1) -> CaptureResult:
+        def best(config: SnapshotConfig) -> CaptureResult:
             results = []
             for _ in range(args.runs):
                 scratch = Path(tempfile.mkdtemp(prefix="snapshotd-scaling-"))
                 try:
                     spec = CaptureSpec(str(clip), config, "{Count}.jpg", str(scratch))
-                    rule = replace(shard_rule(settings, slot), max_shards=shards, min_frames=1)
+                    rule = replace(shard_rule(settings, slot), max_shards=1)
                     results.append(asyncio.run(run_capture(slot, spec, rule)))
                 finally:
                     shutil.rmtree(scratch, ignore_errors=True)
             return min(results, key=lambda r: r.capture_ms)
 
-        # one keyframe (open + a frame + an image), one exact frame deep in a GOP (+ frames), 60 keyframes
-        # (+ images): three equations for the open, a frame and an image
+        shallow = best(SnapshotConfig(frame_type=FrameType.NORMAL, time_ms=300_200))
+        deep = best(SnapshotConfig(frame_type=FrameType.NORMAL, time_ms=308_200))
+        per_frame = (deep.capture_ms - shallow.capture_ms) / max(deep.frames_decoded - shallow.frames_decoded, 1)
         one = best(SnapshotConfig(frame_type=FrameType.INTRA, time_ms=300_000))
-        deep = best(SnapshotConfig(frame_type=FrameType.NORMAL, time_ms=8_200))
         keys = best(SnapshotConfig(frame_type=FrameType.INTRA, count=60, interval_s=10))
-        per_frame = (deep.capture_ms - one.capture_ms) / max(deep.frames_decoded - one.frames_decoded, 1)
-        rest = keys.capture_ms - one.capture_ms - per_frame * (keys.frames_decoded - one.frames_decoded)
-        per_image = max(rest, 0.0) / max(keys.count - 1, 1)
-        # the same 60 keyframes as 2 shards on the one process: what the cut itself costs
-        split = best(SnapshotConfig(frame_type=FrameType.INTRA, count=60, interval_s=10), shards=2)
-        return per_frame, per_image, split.capture_ms - keys.capture_ms
+        per_key = (keys.capture_ms - one.capture_ms) / max(keys.count - 1, 1)
+        opens = []
+        for _ in range(args.runs):
+            spec = CaptureSpec(str(clip), SnapshotConfig(frame_type=FrameType.INTRA, count=60, interval_s=10), "x", "")
+            started = time.perf_counter()
+            slot.submit(capture_or_plan, spec, ShardRule(max_shards=2, min_frames=1)).result()
+            opens.append((time.perf_counter() - started) * 1000)
+        return per_frame, per_key, min(opens)
     finally:
         slot.close()
+
+
+def table(figures: dict[tuple[int, ...], Figure], combos: list[tuple[int, ...]], needed: int, runs: int) -> None:
+    base = statistics.median(figures[combos[0]].walls)
+    print()
+    print(
+        "| processes × threads | wall s, median (min–max) | speedup | shards · processes | decoded / needed | skipped |"
+    )
+    print("|---|---|---|---|---|---|")
+    for combo, figure in figures.items():
+        last = figure.last
+        assert last is not None
+        print(
+            f"| {combo[0]} × {combo[1]} | {fmt(figure.walls)} | {base / statistics.median(figure.walls):.2f}× "
+            f"| {last.shards} · {last.processes} | {last.frames_decoded:,} / {needed:,} "
+            f"({last.frames_decoded / needed:.2f}) | {last.frames_skipped:,} |"
+        )
+    others = [o for f in figures.values() for o in f.others]
+    print(
+        f"\n- speedup against {combos[0][0]} × {combos[0][1]} in the same run; medians of {runs} runs; "
+        f"other users' load during them: median {statistics.median(others):.2f} cores, max {max(others):.2f}"
+    )
 
 
 def fmt(values: list[float]) -> str:
@@ -165,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     config = SnapshotConfig(
         frame_type=FrameType.NORMAL, time_ms=0, count=args.count, interval_s=args.interval, width=args.width
     )
-    combos = [tuple(int(n) for n in c.split("x")) for c in args.combos.split(",")]
+    combos = [tuple(int(n) for n in c.split("x")) for c in args.combos.split(",") if c]
     print(f"machine: {machine()}")
     print(f"job: {args.count} exact frames of {CLIP}, one every {args.interval} s, width {args.width or 'as the clip'}")
     needed = needed_frames(clip, config)
@@ -175,31 +206,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{processes} processes × {threads} threads] (others use {load:.2f} cores) …", flush=True)
         figures[(processes, threads)] = measure(clip, config, processes, threads, args.runs, args)
 
-    base = statistics.median(figures[combos[0]].walls)
-    print()
-    print(
-        "| processes × threads | wall s, median (min–max) | speedup | shards · processes | decoded / needed | skipped |"
-    )
-    print("|---|---|---|---|---|---|")
-    for combo, figure in figures.items():
-        last = figure.last
-        assert last is not None
-        print(
-            f"| {combo[0]} × {combo[1]} | {fmt(figure.walls)} | {base / statistics.median(figure.walls):.2f}× "
-            f"| {last.shards} · {last.processes} | {last.frames_decoded:,} / {needed:,} "
-            f"({last.frames_decoded / needed:.2f}) | {last.frames_skipped:,} |"
-        )
-    others = [o for f in figures.values() for o in f.others]
-    print(
-        f"\n- speedup against {combos[0][0]} × {combos[0][1]} in the same run; medians of {args.runs} runs; "
-        f"other users' load during them: median {statistics.median(others):.2f} cores, max {max(others):.2f}"
-    )
+    if figures:
+        table(figures, combos, needed, args.runs)
     if not args.no_unit_costs:
-        per_frame, per_image, per_shard = unit_costs(clip, args)
+        per_frame, per_key, per_shard = unit_costs(clip, args)
         print(
-            f"- one process, best of {args.runs}: a decoded frame {per_frame:.1f} ms, a rendered full-size image "
-            f"{per_image:.1f} ms ({per_image / per_frame:.1f} frames), a second shard adds {per_shard:.0f} ms "
-            f"({per_shard / per_frame:.0f} frames)"
+            f"- one process, best of {args.runs}: a decoded P/B frame {per_frame:.1f} ms; a keyframe image "
+            f"(decode + full-size render) {per_key:.1f} ms = {per_key / per_frame:.1f} frames; a shard's own "
+            f"open (index, keyframes) {per_shard:.0f} ms = {per_shard / per_frame:.0f} frames"
         )
     return 0
 

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 
 from service.domain.models import FrameType
 
-#: what rendering one image costs against decoding one frame: scaling a 1080p frame to RGB and encoding
-#: it take about as long as decoding four of its frames (`benchmarks/scaling.py` prints both)
+#: what rendering one image costs against decoding one frame: a 1080p keyframe image (its decode, the
+#: scaling to RGB and the encoding) takes as long as decoding 5.3 of the clip's P/B frames
+#: (`benchmarks/scaling.py` prints both), so the render alone about 4
 RENDER_FRAMES = 4
 
 
