@@ -43,7 +43,8 @@ from service.store.media import MediaStore
 from service.store.pool import create_pool
 from service.store.probe_jobs import ProbeJobStore
 from service.worker import heartbeat
-from service.worker.handler import Delivery, JobHandler
+from service.worker.attempt import Delivery
+from service.worker.handler import JobHandler
 from service.worker.pool import ExecutorSlot
 from service.worker.probe import ProbeHandler
 

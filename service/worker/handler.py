@@ -11,13 +11,10 @@ Final writes run under `asyncio.shield` so a cancellation during shutdown cannot
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import shutil
 import tempfile
 import time
-from concurrent.futures.process import BrokenProcessPool
-from enum import StrEnum
 from typing import cast
 
 from service import metrics
@@ -26,7 +23,7 @@ from service.domain.models import CaptureResult, CaptureSpec, JobStatus, ObjectR
 from service.domain.records import api_names, artifact_record, capture_stats
 from service.domain.snapshot_config import parse_config
 from service.domain.urls import parse_media_url
-from service.errors import AttemptsExhausted, DatabaseUnavailable, JobTimeout, MediaContentBad, ServiceError
+from service.errors import ServiceError
 from service.events.payloads import JobSummary, final_status, routing_key, snapshot_complete
 from service.net.ssrf import parse_allow_list
 from service.queue.relay import OutboxRelay
@@ -34,17 +31,12 @@ from service.storage.base import BlobStorage
 from service.storage.inputs import readable
 from service.store.jobs import Event, JobOutcome, JobRecord, JobStore
 from service.store.media import MediaStore
+from service.worker.attempt import Attempt, Delivery
 from service.worker.inputs import probed_asset
 from service.worker.pool import ExecutorSlot
 from service.worker.sharded import run_capture, shard_rule
 
 log = logging.getLogger(__name__)
-
-
-class Delivery(StrEnum):
-    ACK = "ack"
-    RETRY = "retry"
-    DEAD = "dead"
 
 
 class JobHandler:
@@ -79,37 +71,26 @@ class JobHandler:
         if job is None:
             log.info("duplicate delivery skipped", extra={"action": "job_skipped", "job_id": job_id})
             return Delivery.ACK
-        if job.attempts > worker.max_attempts:
-            # Its workers keep dying mid-job (killed, out of memory): stop feeding it to new ones.
-            exhausted = AttemptsExhausted(f"The job was started {job.attempts - 1} times without finishing.")
-            await asyncio.shield(self._finish(job, _failed(exhausted)))
-            return Delivery.DEAD
         started = time.monotonic()
         metrics.QUEUE_WAIT_SECONDS.observe(
             max(0.0, (job.start_time or job.submit_time).timestamp() - job.submit_time.timestamp())
         )
         log.info("job started", extra={"action": "job_started", "job_id": job_id, "attempt": job.attempts})
-        delivery = Delivery.ACK
-        last_attempt = job.attempts >= worker.max_attempts
-        limit_s = worker.job_timeout(int(job.template_config.get("Count", 1)))
-        try:
-            async with asyncio.timeout(limit_s):
-                outcome = await self._run_with_lease(job)
-        except TimeoutError:
-            self.executors.kill_and_replace()
-            outcome = _failed(JobTimeout(f"The job did not finish within its {limit_s:g} s time limit."))
-        except ServiceError as exc:
-            if exc.retryable and not last_attempt:
-                return await self._hand_back(job_id, exc.message)
-            outcome = _failed(exc)
-            delivery = Delivery.DEAD if exc.retryable else Delivery.ACK
-        except BrokenProcessPool:
-            # A decoder child died (e.g. a segfault on hostile input). The app replaces the pool; the
-            # job gets another try in a fresh child before it is blamed on its input.
-            if not last_attempt:
-                await self._hand_back(job_id, "the capture process died")
-                raise
-            outcome = _failed(MediaContentBad("The decoder crashed while reading the input."))
+        attempt = Attempt(
+            self.jobs,
+            job_id,
+            self.owner,
+            job.attempts,
+            worker.max_attempts,
+            worker.lease_s,
+            worker.job_timeout(int(job.template_config.get("Count", 1))),
+            self.executors,
+            "job",
+            _failed,
+        )
+        outcome, delivery = await attempt.run(lambda: self._run(job))
+        if outcome is None:
+            return delivery
         await asyncio.shield(self._finish(job, outcome))
         metrics.JOB_SECONDS.labels(job.type, outcome.status.value).observe(time.monotonic() - started)
         log.log(
@@ -125,35 +106,6 @@ class JobHandler:
             },
         )
         return delivery
-
-    async def _hand_back(self, job_id: str, why: str) -> Delivery:
-        await asyncio.shield(self.jobs.release(job_id, self.owner))
-        log.info("job handed back for a retry: %s", why, extra={"action": "job_retry", "job_id": job_id})
-        return Delivery.RETRY
-
-    async def _run_with_lease(self, job: JobRecord) -> JobOutcome:
-        renewer = asyncio.create_task(self._renew_lease(job.job_id))
-        try:
-            return await self._run(job)
-        finally:
-            renewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewer
-
-    async def _renew_lease(self, job_id: str) -> None:
-        lease_s = self.settings.worker.lease_s
-        while True:
-            await asyncio.sleep(lease_s / 3)
-            try:
-                renewed = await self.jobs.renew_lease(job_id, self.owner, lease_s)
-            except DatabaseUnavailable as exc:
-                # Keep capturing: two more tries remain before the lease runs out, and if the outage
-                # outlasts it the guarded finish refuses this worker's result anyway.
-                log.warning("could not renew the lease: %r", exc, extra={"action": "lease_renew", "job_id": job_id})
-                continue
-            if not renewed:
-                log.warning("lost the lease", extra={"action": "lease_lost", "job_id": job_id})
-                return
 
     async def _run(self, job: JobRecord) -> JobOutcome:
         config = parse_config(job.template_config, "TemplateConfig", max_count=self.settings.limits.max_count)

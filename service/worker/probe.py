@@ -8,16 +8,14 @@ runs, a time limit, transient failures handed back for another attempt, final wr
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from concurrent.futures.process import BrokenProcessPool
 
 from service.config import Settings
 from service.domain.media import MediaType, ProbeSpec, file_name_of
 from service.domain.media_info import file_basic_info
 from service.domain.models import JobStatus
-from service.errors import AttemptsExhausted, DatabaseUnavailable, JobTimeout, MediaContentBad, ServiceError
+from service.errors import ServiceError
 from service.events.payloads import final_status, media_info_complete, routing_key
 from service.media.probe import probe
 from service.net.ssrf import parse_allow_list
@@ -26,7 +24,7 @@ from service.storage.base import BlobStorage
 from service.storage.inputs import readable
 from service.store.media import MediaStore
 from service.store.probe_jobs import Event, ProbeJobRecord, ProbeJobStore, ProbeOutcome
-from service.worker.handler import Delivery
+from service.worker.attempt import Attempt, Delivery
 from service.worker.inputs import live_asset
 from service.worker.pool import ExecutorSlot
 
@@ -63,32 +61,22 @@ class ProbeHandler:
         if job is None:
             log.info("duplicate delivery skipped", extra={"action": "probe_skipped", "job_id": job_id})
             return Delivery.ACK
-        if job.attempts > worker.max_attempts:
-            exhausted = AttemptsExhausted(f"The probe was started {job.attempts - 1} times without finishing.")
-            await asyncio.shield(self._finish(job, _failed(exhausted)))
-            return Delivery.DEAD
         started = time.monotonic()
-        last_attempt = job.attempts >= worker.max_attempts
-        delivery = Delivery.ACK
-        limit_s = worker.job_timeout(1)
-        try:
-            async with asyncio.timeout(limit_s):
-                outcome = await self._run_with_lease(job)
-        except TimeoutError:
-            self.executors.kill_and_replace()
-            outcome = _failed(JobTimeout(f"The probe did not finish within its {limit_s:g} s time limit."))
-        except ServiceError as exc:
-            if exc.retryable and not last_attempt:
-                await asyncio.shield(self.release(job_id))
-                log.info("probe handed back for a retry: %s", exc.message, extra={"job_id": job_id})
-                return Delivery.RETRY
-            outcome = _failed(exc)
-            delivery = Delivery.DEAD if exc.retryable else Delivery.ACK
-        except BrokenProcessPool:
-            if not last_attempt:
-                await asyncio.shield(self.release(job_id))
-                raise
-            outcome = _failed(MediaContentBad("The decoder crashed while reading the input."))
+        attempt = Attempt(
+            self.probes,
+            job_id,
+            self.owner,
+            job.attempts,
+            worker.max_attempts,
+            worker.lease_s,
+            worker.job_timeout(1),
+            self.executors,
+            "probe",
+            _failed,
+        )
+        outcome, delivery = await attempt.run(lambda: self._run(job))
+        if outcome is None:
+            return delivery
         await asyncio.shield(self._finish(job, outcome))
         log.log(
             logging.INFO if outcome.status is JobStatus.SUCCESS else logging.WARNING,
@@ -104,26 +92,6 @@ class ProbeHandler:
             },
         )
         return delivery
-
-    async def _run_with_lease(self, job: ProbeJobRecord) -> ProbeOutcome:
-        renewer = asyncio.create_task(self._renew_lease(job.job_id))
-        try:
-            return await self._run(job)
-        finally:
-            renewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewer
-
-    async def _renew_lease(self, job_id: str) -> None:
-        lease_s = self.settings.worker.lease_s
-        while True:
-            await asyncio.sleep(lease_s / 3)
-            try:
-                if not await self.probes.renew_lease(job_id, self.owner, lease_s):
-                    log.warning("lost the lease", extra={"action": "lease_lost", "job_id": job_id})
-                    return
-            except DatabaseUnavailable as exc:
-                log.warning("could not renew the lease: %r", exc, extra={"action": "lease_renew", "job_id": job_id})
 
     async def _run(self, job: ProbeJobRecord) -> ProbeOutcome:
         media_type: MediaType | None = None
