@@ -8,7 +8,8 @@ raised (or, for a batch, returned per message) as QueueUnavailable, which caller
 socket to drain, and the confirms of the whole batch are awaited together (the broker acknowledges
 many at once, `multiple=True`). aio-pika's `Exchange.publish` instead waits for each message's own
 write under the channel's lock, so a batch went out one message, one write and one loop pass at a
-time: 376 µs of CPU per message, measured, most of it that.
+time (measured alone: 376 µs of CPU per message that way, 329 µs this way; the rest is aiormq's and
+pamqp's framing of each message).
 """
 
 from __future__ import annotations

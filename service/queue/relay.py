@@ -49,8 +49,8 @@ log = logging.getLogger(__name__)
 #: rows published per transaction
 BATCH_SIZE = 200
 #: batches the API's relay keeps in flight: while one waits for its confirms the next is taken and
-#: published (measured alone on 2 busy cores: 1,264/s with one lane, 1,624/s with two; more than two
-#: did not help, the broker's CPU is then the limit)
+#: published (measured alone on 2 busy cores: 1,264–1,539/s with one lane, 1,624/s with two, no better
+#: with three or four: the broker's CPU is then the limit)
 RELAY_LANES = 2
 #: how often the relay looks for rows written by other processes when nobody pokes it
 IDLE_POLL_S = 1.0
