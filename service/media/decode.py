@@ -28,10 +28,11 @@ import av.packet
 import av.video.frame
 
 from service.media.feed import Feed
+from service.media.keyframes import next_keyframe
 from service.media.source import Source
 
 #: after a seek, give up looking for a keyframe packet after this many non-key packets
-MAX_PACKETS_TO_KEYFRAME = 2000
+MAX_PACKETS_AFTER_SEEK = 2000
 #: a seek can land on a keyframe whose dts <= t < pts (B-frame delay); retry this many times earlier
 SEEK_RETRIES = 3
 #: non-reference frames shown at least this many nominal frame durations before the target are not decoded
@@ -96,12 +97,7 @@ class FramePicker:
 
     def _keyframe_packet(self, pts: int) -> av.packet.Packet[Any] | None:
         self._seek(pts)
-        for n, packet in enumerate(self.src.container.demux(self.src.stream)):
-            if packet.size and packet.is_keyframe and packet.pts is not None:
-                return packet
-            if n > MAX_PACKETS_TO_KEYFRAME:
-                break
-        return None
+        return next_keyframe(self.src.container, self.src.stream, MAX_PACKETS_AFTER_SEEK)
 
     def _keyframe_for(self, target: int) -> av.packet.Packet[Any] | None:
         """The packet of the keyframe shown at or before `target`: a seek can land on a keyframe whose

@@ -31,6 +31,7 @@ from service.errors import MediaContentBad, ServiceError
 from service.media import naming
 from service.media.capture import DEFAULT_VTT_SPRITE
 from service.media.compose import SheetLayout, displayed, output_size, rotation_of
+from service.media.keyframes import index_offset, next_keyframe
 from service.media.range_reader import (
     AVIO_BUFFER_SIZE,
     CACHE_BYTES,
@@ -42,7 +43,6 @@ from service.media.source import capture_duration_ms, content_bad, open_containe
 from service.media.timing import plan as plan_targets
 
 #: the first keyframe packet is looked for among this many packets
-MAX_PACKETS_TO_KEYFRAME = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +93,9 @@ def read_index(
     ctx = stream.codec_context
     if not ctx.width or not ctx.height:
         raise MediaContentBad("The input media has no decodable video (unknown frame size).")
-    first = _first_keyframe(container, stream)
+    first = next_keyframe(container, stream)
+    if first is None:
+        raise MediaContentBad("The input video has no keyframe.")
     rotation = known_rotation
     if rotation is None:
         frames = ctx.decode(first) + ctx.decode(None)
@@ -107,8 +109,7 @@ def read_index(
     container.seek(start, backward=True, any_frame=False, stream=stream)
     entries = list(stream.index_entries)
     assert first.pts is not None
-    # MP4 indexes decode times, Matroska presentation times: the first keyframe packet tells which
-    offset = first.pts - first.dts if first.dts is not None and entries and entries[0].timestamp == first.dts else 0
+    offset = index_offset(entries, first)
     tb = stream.time_base or Fraction(1, 1)
     full = bool(stream.frames) and len(entries) >= stream.frames and all(e.size for e in entries)
     sar = stream.sample_aspect_ratio or Fraction(1, 1)
@@ -128,17 +129,6 @@ def read_index(
         reorder_depth=max(int(getattr(ctx, "reorder_depth", 0) or 0), 0),
         frame_rate=float(rate),
     )
-
-
-def _first_keyframe(
-    container: av.container.InputContainer, stream: av.video.stream.VideoStream
-) -> av.Packet[av.video.stream.VideoStream]:
-    for n, packet in enumerate(container.demux(stream)):
-        if packet.size and packet.is_keyframe and packet.pts is not None:
-            return packet
-        if n > MAX_PACKETS_TO_KEYFRAME:
-            break
-    raise MediaContentBad("The input video has no keyframe.")
 
 
 # --- the prediction (pure) ---------------------------------------------------------------------------

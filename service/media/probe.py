@@ -26,11 +26,11 @@ import av.video.stream
 from service.domain.media import AudioStreamInfo, MediaType, Probe, ProbeSpec, SubtitleStreamInfo, VideoStreamInfo
 from service.errors import MediaContentBad, ServiceError
 from service.media.compose import rotation_of
+from service.media.keyframes import next_keyframe
 from service.media.range_reader import RangeReader
 from service.media.source import capture_duration_ms, content_bad, open_container
 
 #: a keyframe is looked for among this many packets of the first video stream, then the probe gives up
-MAX_PACKETS_TO_KEYFRAME = 500
 
 
 def probe(spec: ProbeSpec) -> Probe:
@@ -106,14 +106,10 @@ def _first_keyframe_rotation(container: av.container.InputContainer, stream: av.
     for other in others:
         other.discard = av.stream.Discard.all
     try:
-        for n, packet in enumerate(container.demux(stream)):
-            if packet.size and packet.is_keyframe:
-                frames = ctx.decode(packet) + ctx.decode(None)
-                if not frames:
-                    break
-                return rotation_of(frames[0])
-            if n > MAX_PACKETS_TO_KEYFRAME:
-                break
+        packet = next_keyframe(container, stream)
+        frames = (ctx.decode(packet) + ctx.decode(None)) if packet is not None else []
+        if frames:
+            return rotation_of(frames[0])
     finally:
         ctx.flush_buffers()
         for other in others:

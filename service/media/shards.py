@@ -31,12 +31,12 @@ from service.domain.shards import Shard, ShardRule, plan_shards
 from service.errors import InternalError, ServiceError
 from service.media.capture import bif_frames, capture_open, finish, guarded, make_sink, pick_all
 from service.media.decode import nominal_span
+from service.media.keyframes import index_offset, next_keyframe
 from service.media.outputs import Shot, SingleImages, SpriteSheets
 from service.media.source import Source
 from service.media.timing import plan, slot_interval_ms
 
 #: the first keyframe packet (for the index's decode-time offset) is looked for among this many packets
-MAX_PACKETS_TO_KEYFRAME = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,26 +116,16 @@ def keyframe_times(src: Source) -> list[int]:
 
     A seek loads an index kept apart from the header (Matroska's cues), as a capture's first seek does.
     MP4 indexes decode times, Matroska presentation times: the first keyframe packet tells which
-    (`plan.read_index` follows the same rule).
+    (`keyframes.index_offset`, as the plan reads it).
     """
     stream = src.stream
     try:
         src.container.seek(src.start_pts, backward=True, any_frame=False, stream=stream)
-        first = None
-        for n, packet in enumerate(src.container.demux(stream)):
-            if packet.size and packet.is_keyframe and packet.pts is not None:
-                first = packet
-                break
-            if n > MAX_PACKETS_TO_KEYFRAME:
-                break
+        first = next_keyframe(src.container, stream)
         entries = list(stream.index_entries)
     except (av.FFmpegError, EOFError):
         return []
-    if not entries:
-        return []
-    offset = 0
-    if first is not None and first.pts is not None and first.dts is not None and entries[0].timestamp == first.dts:
-        offset = first.pts - first.dts
+    offset = index_offset(entries, first)
     return sorted(e.timestamp + offset for e in entries if e.is_keyframe)
 
 
