@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from benchmarks.engine import DEFAULT_MEDIA, ensure_media, machine, warm
-from benchmarks.probes import OthersLoad, wait_quiet
+from benchmarks.probes import OthersLoad, add_quiet_arguments, wait_quiet
 from service.config import WorkerSettings
 from service.domain.models import CaptureSpec, FrameType, SnapshotConfig
 from service.media.capture import capture
@@ -137,12 +137,8 @@ def fmt(values: list[float], digits: int) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.pool", description=__doc__.split("\n")[0])
-    parser.add_argument("--media", type=Path, default=DEFAULT_MEDIA, help="corpus directory (default benchmedia/)")
+    add_quiet_arguments(parser, DEFAULT_MEDIA, "combination")
     parser.add_argument("--rounds", type=int, default=3, help="batches per workload and combination (default 3)")
-    parser.add_argument("--quiet-below", type=float, default=0.3, help="before each combination, wait for this")
-    parser.add_argument("--quiet-wait", type=float, default=120.0, help="longest wait for that, s (default 120)")
-    parser.add_argument("--max-others", type=float, default=0.5, help="run a batch again when others used more")
-    parser.add_argument("--retries", type=int, default=2, help="times a batch is run again for that (default 2)")
     args = parser.parse_args(argv)
     quiet = Quiet(args.quiet_below, args.quiet_wait, args.max_others, args.retries)
     if CLIP not in ensure_media(args.media, {CLIP}, generate=True):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import logging
 import os
@@ -142,6 +143,17 @@ class OthersLoad:
         wall = time.monotonic() - self._t0
         others = (_machine_cpu_s() - self._machine) - (_own_cpu_s() - self._own)
         return max(others, 0.0) / wall if wall > 0 else 0.0
+
+
+def add_quiet_arguments(parser: argparse.ArgumentParser, media: Path, unit: str, *, reruns: bool = True) -> None:
+    """The options every machine-wide benchmark takes: the corpus, and the rules that keep other users'
+    load out of its figures (wait for quiet before each `unit`; run a timed run again if it was not)."""
+    parser.add_argument("--media", type=Path, default=media, help=f"corpus directory (default {media.name}/)")
+    parser.add_argument("--quiet-below", type=float, default=0.3, help=f"before each {unit}, wait for this")
+    parser.add_argument("--quiet-wait", type=float, default=120.0, help="longest wait for that, s (default 120)")
+    if reruns:
+        parser.add_argument("--max-others", type=float, default=0.5, help="run again when others used more cores")
+        parser.add_argument("--retries", type=int, default=2, help="times a run is repeated for that (default 2)")
 
 
 def wait_quiet(below: float, longest_s: float) -> float:

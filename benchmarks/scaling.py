@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from benchmarks.engine import DEFAULT_MEDIA, ensure_media, machine, warm
-from benchmarks.probes import OthersLoad, wait_quiet
+from benchmarks.probes import OthersLoad, add_quiet_arguments, wait_quiet
 from service.config import WorkerSettings
 from service.domain.models import CaptureResult, CaptureSpec, FrameType, SnapshotConfig
 from service.domain.shards import ShardRule
@@ -176,16 +176,12 @@ def fmt(values: list[float]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.scaling", description=__doc__.split("\n")[0])
-    parser.add_argument("--media", type=Path, default=DEFAULT_MEDIA, help="corpus directory (default benchmedia/)")
+    add_quiet_arguments(parser, DEFAULT_MEDIA, "combination")
     parser.add_argument("--count", type=int, default=600, help="exact frames in the job (default 600)")
     parser.add_argument("--interval", type=int, default=1, help="seconds between them (default 1)")
     parser.add_argument("--width", type=int, default=None, help="output width (default: the clip's)")
     parser.add_argument("--runs", type=int, default=3, help="timed runs per combination (default 3)")
     parser.add_argument("--combos", default=",".join(f"{p}x{t}" for p, t in COMBOS), help="processes×threads list")
-    parser.add_argument("--quiet-below", type=float, default=0.3, help="before each combination, wait for this")
-    parser.add_argument("--quiet-wait", type=float, default=120.0, help="longest wait for that, s (default 120)")
-    parser.add_argument("--max-others", type=float, default=0.5, help="run again when others used more cores")
-    parser.add_argument("--retries", type=int, default=2, help="times a run is repeated for that (default 2)")
     parser.add_argument("--no-unit-costs", action="store_true", help="skip the frame/image/shard cost figures")
     args = parser.parse_args(argv)
     if CLIP not in ensure_media(args.media, {CLIP}, generate=True):

@@ -127,6 +127,18 @@ class WorkerSettings:
         "least work a shard gets, in decoded frames (an image rendered counts as 4): smaller jobs stay in one process",
         env="SHARD_MIN_FRAMES",
     )
+    fanout_min_targets: int = setting(
+        400,
+        "a job with at least this many targets, over more GOPs than the worker has capture processes, is cut "
+        "into shards that any worker runs (0: never fan out)",
+        env="FANOUT_MIN_TARGETS",
+    )
+    fanout_shards: int = setting(
+        16,
+        "most shards a job fanned out across workers is cut into (more than the cluster's busy processes lets "
+        "the faster ones take more)",
+        env="FANOUT_SHARDS",
+    )
     max_tasks_per_child: int = setting(
         200,
         "pool tasks a capture process runs before it is replaced (a job is 1 task, or a plan, its shards "
@@ -320,6 +332,8 @@ class Settings:
             (self.worker.decode_threads >= 0, "DECODE_THREADS must be >= 0"),
             (self.worker.job_shards >= 0, "JOB_SHARDS must be >= 0"),
             (self.worker.shard_min_frames >= 1, "SHARD_MIN_FRAMES must be >= 1"),
+            (self.worker.fanout_min_targets >= 0, "FANOUT_MIN_TARGETS must be >= 0"),
+            (self.worker.fanout_shards >= 2, "FANOUT_SHARDS must be >= 2"),
             (1 <= self.worker.jpeg_quality <= 95, "JPEG_QUALITY must be 1..95"),
             (self.worker.max_attempts >= 1, "MAX_ATTEMPTS must be >= 1"),
             (self.worker.lease_s >= 5, "LEASE_S must be >= 5"),

@@ -189,6 +189,8 @@ class CaptureResult:
     #: the pieces the job ran as (`domain/shards.py`), and the process id each ran in, in shard order
     shards: int = 1
     pids: tuple[int, ...] = ()
+    #: the worker each shard ran on, in shard order, when the job fanned out across workers (else empty)
+    workers: tuple[str, ...] = ()
 
     @property
     def count(self) -> int:
@@ -196,5 +198,12 @@ class CaptureResult:
 
     @property
     def processes(self) -> int:
-        """How many capture processes worked on the job at once."""
+        """How many capture processes worked on the job (process ids repeat across workers' hosts)."""
+        if self.workers:
+            return len(set(zip(self.workers, self.pids, strict=True)))
         return len(set(self.pids)) or 1
+
+    @property
+    def worker_count(self) -> int:
+        """How many workers captured the job's shards."""
+        return len(set(self.workers)) or 1

@@ -33,7 +33,7 @@ def artifact_record(artifact: Artifact) -> dict[str, Any]:
 class CaptureStats(TypedDict, total=False):
     """What a capture cost (a job's `Stats`; absent for a job that never ran): the input's duration, the
     frames decoded and the non-reference ones skipped on the way, the input bytes read, the capture's
-    wall time, the shards it ran as and the capture processes they ran in."""
+    wall time, the shards it ran as, the capture processes they ran in and the workers those were on."""
 
     DurationMs: int
     FramesDecoded: int
@@ -42,6 +42,7 @@ class CaptureStats(TypedDict, total=False):
     CaptureMs: int
     Shards: int
     Processes: int
+    Workers: int
 
 
 def capture_stats(result: CaptureResult) -> CaptureStats:
@@ -54,4 +55,5 @@ def capture_stats(result: CaptureResult) -> CaptureStats:
         "CaptureMs": result.capture_ms,
         "Shards": result.shards,
         "Processes": result.processes,
+        "Workers": result.worker_count,
     }

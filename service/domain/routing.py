@@ -1,7 +1,8 @@
 """Message routing names shared by the writers of the outbox, the broker topology and the workers.
 
 A dispatch message only points at a row: `{"job_id": …}` for a snapshot job, `{"probe_job_id": …}` for a
-probe job. Both travel the one jobs queue to the same workers, which route on the key.
+probe job, `{"job_shard": "<job id>/<number>"}` for one shard of a job fanned out across workers. All
+travel the one jobs queue to the same workers, which route on the key.
 """
 
 from __future__ import annotations
@@ -19,6 +20,20 @@ class Dispatch(StrEnum):
 
     SNAPSHOT = "job_id"
     PROBE = "probe_job_id"
+    SHARD = "job_shard"
+
+
+def shard_id(job_id: str, number: int) -> str:
+    """A job shard's id in its dispatch message and its lease calls: `<job id>/<number>`."""
+    return f"{job_id}/{number}"
+
+
+def parse_shard_id(value: str) -> tuple[str, int]:
+    """(job id, shard number) of a shard id; ValueError when it is not one."""
+    job_id, _, number = value.rpartition("/")
+    if not job_id or not number.isdigit():
+        raise ValueError(f"not a shard id: {value!r}")
+    return job_id, int(number)
 
 
 def dispatch_target(body: Mapping[str, Any]) -> tuple[Dispatch, str]:

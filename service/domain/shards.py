@@ -8,6 +8,9 @@ plus a fixed cost per image rendered, and consecutive GOPs are cut into at most 
 about equal cost, none cheaper than `min_frames`: a shard costs an open of the input and a hand-over
 of its images, which a small job does not earn back.
 
+A job with many targets over more GOPs than the worker has processes fans out instead: it is cut into
+up to `fanout_shards` shards that any worker of the cluster takes from the queue (`worker/fanout.py`).
+
 The plan decides only where the work is cut, never what is captured: every shard picks its frames by
 the engine's own rules, so a wrong cut (an index that lies, a container without one) costs decoding,
 never a different image.
@@ -35,6 +38,24 @@ class ShardRule:
     max_shards: int
     #: least estimated work per shard, in decoded frames
     min_frames: int
+    #: a job with at least this many targets over more GOPs than `processes` fans out (0: never)
+    fanout_min_targets: int = 0
+    #: most shards a fanned-out job is cut into
+    fanout_shards: int = 0
+    #: the worker's capture processes
+    processes: int = 1
+
+    def may_fan_out(self, targets: int) -> bool:
+        """Whether a job of `targets` is big enough to fan out, GOPs permitting (`fans_out`)."""
+        return 0 < self.fanout_min_targets <= targets
+
+    def fans_out(self, targets: int, gops: int) -> bool:
+        """Whether a job of `targets` over `gops` GOPs is worth more than this worker's processes."""
+        return self.may_fan_out(targets) and gops > self.processes
+
+    def across_workers(self) -> ShardRule:
+        """The rule a fanned-out job is cut by: the cluster's shard count, the same least work per shard."""
+        return ShardRule(max_shards=self.fanout_shards, min_frames=self.min_frames)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,21 +101,48 @@ def group_cost(
     return decoded + images * RENDER_FRAMES
 
 
+@dataclass(frozen=True, slots=True)
+class Cut:
+    """How a job runs: its shards, and whether they go to the cluster (fan out) or the worker's pool."""
+
+    shards: list[Shard]
+    fan_out: bool = False
+
+
+def cut_job(
+    targets: Sequence[int],
+    keyframes: Sequence[int],
+    frame_type: FrameType,
+    frame_span: int,
+    rule: ShardRule,
+) -> Cut:
+    """The job's shards: across workers when it is big enough (`ShardRule.fans_out`), else over the pool.
+
+    `targets` and `keyframes` are presentation times in one time base, increasing; `frame_span` is one
+    frame's duration in it (0 when unknown).
+    """
+    groups = gop_groups(targets, keyframes)
+    if rule.fans_out(len(targets), len(groups)):
+        shards = plan_shards(targets, keyframes, frame_type, frame_span, rule.across_workers(), groups)
+        if len(shards) > 1:
+            return Cut(shards, fan_out=True)
+    return Cut(plan_shards(targets, keyframes, frame_type, frame_span, rule, groups))
+
+
 def plan_shards(
     targets: Sequence[int],
     keyframes: Sequence[int],
     frame_type: FrameType,
     frame_span: int,
     rule: ShardRule,
+    groups: Sequence[tuple[int, int]] | None = None,
 ) -> list[Shard]:
-    """Consecutive shards covering every target, GOP-aligned, of about equal cost.
-
-    `targets` and `keyframes` are presentation times in one time base, increasing; `frame_span` is one
-    frame's duration in it (0 when unknown).
-    """
+    """Consecutive shards covering every target, GOP-aligned, of about equal cost (`cut_job`'s units)."""
     if not targets:
         return []
-    groups = gop_groups(targets, keyframes)
+    if rule.max_shards <= 1:
+        return [Shard(0, len(targets), 0.0)]
+    groups = groups if groups is not None else gop_groups(targets, keyframes)
     costs = [group_cost(targets, keyframes, g, frame_type, frame_span) for g in groups]
     total = sum(costs)
     count = min(rule.max_shards, len(groups), int(total // max(rule.min_frames, 1)))

@@ -22,12 +22,13 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import av
 from PIL import Image
 
 from service.domain.models import CaptureResult, CaptureSpec, DroppedSlot, FrameType
-from service.domain.shards import Shard, ShardRule, plan_shards
+from service.domain.shards import Cut, Shard, ShardRule, cut_job
 from service.errors import InternalError, ServiceError
 from service.media.capture import bif_frames, capture_open, finish, guarded, make_sink, pick_all
 from service.media.decode import nominal_span
@@ -47,6 +48,17 @@ class ShardPlan:
     shards: tuple[Shard, ...]
     bytes_read: int
     pid: int
+    #: the shards go to the cluster's workers (`worker/fanout.py`), not this worker's pool
+    fan_out: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """The plan as a fanned-out job's row keeps it."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ShardPlan:
+        shards = tuple(Shard(s["start"], s["stop"], s["cost"]) for s in data["shards"])
+        return cls(data["duration_ms"], shards, data["bytes_read"], data["pid"], data["fan_out"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +98,42 @@ class ShardResult:
     frames_skipped: int
     bytes_read: int
     pid: int
+    #: the worker it ran on, when the job fanned out across workers
+    worker: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """The result as a fanned-out job's shard row keeps it (its paths are then storage keys)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ShardResult:
+        images = tuple(
+            ShardImage(
+                Shot(**image["shot"]),
+                image["path"],
+                _size(image["size"]),
+                image["nbytes"],
+                image["key"],
+                image["bif_path"],
+            )
+            for image in data["images"]
+        )
+        return cls(
+            number=data["number"],
+            images=images,
+            dropped=tuple(DroppedSlot(**slot) for slot in data["dropped"]),
+            output_size=_size(data["output_size"]) if data["output_size"] is not None else None,
+            frames_decoded=data["frames_decoded"],
+            frames_skipped=data["frames_skipped"],
+            bytes_read=data["bytes_read"],
+            pid=data["pid"],
+            worker=data["worker"],
+        )
+
+
+def _size(value: Sequence[int]) -> tuple[int, int]:
+    width, height = value
+    return int(width), int(height)
 
 
 class RawCells:
@@ -129,13 +177,13 @@ def keyframe_times(src: Source) -> list[int]:
     return sorted(e.timestamp + offset for e in entries if e.is_keyframe)
 
 
-def _shards(src: Source, spec: CaptureSpec, rule: ShardRule) -> list[Shard]:
+def _cut(src: Source, spec: CaptureSpec, rule: ShardRule) -> Cut:
     targets, _ = plan(spec.config, src.duration_ms)
-    if rule.max_shards <= 1 or len(targets) < 2:
-        return [Shard(0, len(targets), 0.0)]
+    if (rule.max_shards <= 1 and not rule.may_fan_out(len(targets))) or len(targets) < 2:
+        return Cut([Shard(0, len(targets), 0.0)])
     keyframes = keyframe_times(src)
     times = [src.pts_of(target.ms) for target in targets]
-    return plan_shards(times, keyframes, spec.config.frame_type, nominal_span(src), rule)
+    return cut_job(times, keyframes, spec.config.frame_type, nominal_span(src), rule)
 
 
 def capture_or_plan(spec: CaptureSpec, rule: ShardRule) -> CaptureResult | ShardPlan:
@@ -143,10 +191,10 @@ def capture_or_plan(spec: CaptureSpec, rule: ShardRule) -> CaptureResult | Shard
     started = time.perf_counter()
 
     def run(src: Source) -> CaptureResult | ShardPlan:
-        shards = _shards(src, spec, rule)
-        if len(shards) == 1:
+        cut = _cut(src, spec, rule)
+        if len(cut.shards) == 1:
             return capture_open(src, spec)
-        return ShardPlan(src.duration_ms, tuple(shards), src.bytes_read, os.getpid())
+        return ShardPlan(src.duration_ms, tuple(cut.shards), src.bytes_read, os.getpid(), cut.fan_out)
 
     outcome = guarded(spec, run)
     if isinstance(outcome, CaptureResult):
@@ -264,6 +312,7 @@ def _assemble(spec: CaptureSpec, shard_plan: ShardPlan, results: list[ShardResul
         bytes_read=shard_plan.bytes_read + sum(r.bytes_read for r in results),
         shards=len(results),
         pids=tuple(r.pid for r in results),
+        workers=tuple(r.worker for r in results) if any(r.worker for r in results) else (),
     )
 
 

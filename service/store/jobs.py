@@ -22,9 +22,11 @@ import asyncpg
 
 from service.domain.models import JobStatus
 from service.domain.routing import JOB_ROUTING_KEY
+from service.errors import ServiceError
 from service.store.deliveries import add_deliveries
 from service.store.outbox import MessageKind, add_message
 from service.store.pool import store_methods
+from service.store.sql import Connection
 
 #: what a finished job announces: (routing key, body, message id)
 Event = tuple[str, dict[str, Any], str]
@@ -84,11 +86,14 @@ UPDATE jobs SET status = 'Init', lease_owner = NULL, lease_expires_at = NULL, mo
 WHERE job_id = $1 AND status = 'Processing' AND lease_owner = $2
 """
 
+#: the lease owner's finish; no owner ($2 NULL) finishes a job fanned out across workers while its shards
+#: run (a shard that failed for good ends it, `store/shards.py`)
 FINISH_JOB = """
 UPDATE jobs
 SET status = $3, code = $4, message = $5, count = $6, images = $7, dropped = $8, artifacts = $9,
     stats = $10, finish_time = now(), modified_time = now(), lease_owner = NULL, lease_expires_at = NULL
-WHERE job_id = $1 AND status = 'Processing' AND lease_owner = $2
+WHERE job_id = $1 AND status = 'Processing'
+  AND (lease_owner = $2 OR ($2 IS NULL AND lease_owner IS NULL AND fanout IS NOT NULL))
 RETURNING *
 """
 
@@ -124,6 +129,11 @@ class JobRecord:
     finish_time: datetime | None
     #: the media asset named by Input (Type Media), else None
     media_id: str | None = None
+    #: a job fanned out across workers: the plan it was cut by (`media/shards.py` ShardPlan as JSON)
+    fanout: dict[str, Any] | None = None
+    #: its shards, and how many have finished (GetSnapshotJob's `Progress`)
+    shards_total: int = 0
+    shards_done: int = 0
 
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> JobRecord:
@@ -163,6 +173,11 @@ class JobOutcome:
     dropped: Sequence[dict[str, Any]] = ()
     artifacts: Sequence[dict[str, Any]] = ()
     stats: dict[str, Any] | None = None
+
+    @classmethod
+    def failed(cls, error: ServiceError) -> JobOutcome:
+        """A job that ends with `error`."""
+        return cls(status=JobStatus.FAIL, code=error.code, message=error.message)
 
 
 class _Keyed(Protocol):
@@ -229,6 +244,33 @@ async def list_page(pool: asyncpg.Pool, table: str, query: JobFilter, from_row: 
     return JobPage(jobs, after)
 
 
+async def finish_job(
+    connection: Connection, job_id: str, owner: str | None, outcome: JobOutcome, event: Callable[[JobRecord], Event]
+) -> JobRecord | None:
+    """The final state, its event and callback deliveries, inside the caller's transaction; None (nothing
+    written) unless `owner` holds the job (None: a fanned-out job no worker holds)."""
+    row = await connection.fetchrow(
+        FINISH_JOB,
+        job_id,
+        owner,
+        outcome.status.value,
+        outcome.code,
+        outcome.message,
+        outcome.count,
+        list(outcome.images),
+        list(outcome.dropped),
+        list(outcome.artifacts),
+        outcome.stats or {},
+    )
+    if row is None:
+        return None
+    finished = JobRecord.from_row(row)
+    routing_key, body, message_id = event(finished)
+    await add_message(connection, MessageKind.EVENT, routing_key, body, message_id=message_id)
+    await add_deliveries(connection, finished.job_id, finished.user_data, body, message_id)
+    return finished
+
+
 @store_methods
 class JobStore:
     """All SQL touching the jobs table."""
@@ -281,26 +323,7 @@ class JobStore:
         None if `owner` no longer holds the job (a late duplicate): nothing is written then.
         """
         async with self.pool.acquire() as connection, connection.transaction():
-            row = await connection.fetchrow(
-                FINISH_JOB,
-                job_id,
-                owner,
-                outcome.status.value,
-                outcome.code,
-                outcome.message,
-                outcome.count,
-                list(outcome.images),
-                list(outcome.dropped),
-                list(outcome.artifacts),
-                outcome.stats or {},
-            )
-            if row is None:
-                return None
-            finished = JobRecord.from_row(row)
-            routing_key, body, message_id = event(finished)
-            await add_message(connection, MessageKind.EVENT, routing_key, body, message_id=message_id)
-            await add_deliveries(connection, finished.job_id, finished.user_data, body, message_id)
-        return finished
+            return await finish_job(connection, job_id, owner, outcome, event)
 
     async def list(self, query: JobFilter) -> JobPage[JobRecord]:
         """One page of jobs ordered by (create_time, job_id), resuming after the page token."""

@@ -71,6 +71,25 @@ SELECT 'dispatch', $2, jsonb_build_object('probe_job_id', job_id), priority, job
 RETURNING message_id
 """
 
+#: the same for the shards of jobs fanned out across workers (`store/shards.py`)
+REQUEUE_EXPIRED_SHARDS = """
+WITH expired AS (
+    UPDATE job_shards SET status = 'Init', lease_owner = NULL, lease_expires_at = NULL, modified_time = now()
+    WHERE (job_id, number) IN (
+        SELECT job_id, number FROM job_shards
+        WHERE status = 'Processing' AND lease_expires_at < now()
+        LIMIT $1
+        FOR UPDATE SKIP LOCKED
+    )
+    RETURNING job_id, number
+)
+INSERT INTO outbox (kind, routing_key, body, priority, message_id)
+SELECT 'dispatch', $2, jsonb_build_object('job_shard', e.job_id || '/' || e.number), j.priority,
+       e.job_id || '/' || e.number
+FROM expired e JOIN jobs j USING (job_id)
+RETURNING message_id
+"""
+
 BACKLOG = "SELECT count(*) FROM outbox"
 
 
@@ -124,11 +143,12 @@ async def postpone_messages(connection: Connection, ids: list[int], delay_s: flo
 
 
 async def requeue_expired_leases(connection: Connection, dispatch_key: str, limit: int = 100) -> list[str]:
-    """Send jobs (snapshot and probe) abandoned by a dead worker back to Init with a fresh dispatch; return
-    their ids."""
+    """Send jobs (snapshot and probe) and job shards abandoned by a dead worker back to Init with a fresh
+    dispatch; return their ids."""
     async with connection.transaction():
         rows = await connection.fetch(REQUEUE_EXPIRED, limit, dispatch_key)
         rows += await connection.fetch(REQUEUE_EXPIRED_PROBES, limit, dispatch_key)
+        rows += await connection.fetch(REQUEUE_EXPIRED_SHARDS, limit, dispatch_key)
     return [row["message_id"] for row in rows]
 
 

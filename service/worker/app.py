@@ -44,6 +44,7 @@ from service.store.pool import create_pool
 from service.store.probe_jobs import ProbeJobStore
 from service.worker import heartbeat
 from service.worker.attempt import Delivery
+from service.worker.fanout import ShardHandler
 from service.worker.handler import JobHandler
 from service.worker.pool import ExecutorSlot
 from service.worker.probe import ProbeHandler
@@ -115,11 +116,13 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None, *, h
             await finish(background)
 
         stack.push_async_callback(stop_background)
+        jobs = JobHandler(settings, JobStore(pool), storage, relay, executors, owner)
         handlers: dict[Dispatch, Handler] = {
-            Dispatch.SNAPSHOT: JobHandler(settings, JobStore(pool), storage, relay, executors, owner),
+            Dispatch.SNAPSHOT: jobs,
             Dispatch.PROBE: ProbeHandler(
                 settings, ProbeJobStore(pool), MediaStore(pool), storage, relay, executors, owner
             ),
+            Dispatch.SHARD: ShardHandler(settings, jobs.jobs, jobs.fanout, relay, executors, owner, jobs),
         }
         in_flight: set[asyncio.Task[None]] = set()
 

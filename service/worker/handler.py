@@ -1,5 +1,9 @@
 """One job, start to end: claim → capture in the pool → upload → finish → event.
 
+A big job fans out instead (`fanout.py`): its plan is recorded with a shard row per piece and the
+delivery is acked; the job finishes when its last shard's worker assembles it through `run_claimed`.
+A fanned-out job claimed again (its assembler died) is assembled by the worker that claims it.
+
 The outcome decides what happens to the delivery (the consumer acts on it):
 - ACK: the job reached a final state here, or the delivery was a duplicate of a job another worker
   owns or already finished.
@@ -12,8 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
-import tempfile
 import time
 from typing import cast
 
@@ -23,18 +25,21 @@ from service.domain.models import CaptureResult, CaptureSpec, JobStatus, ObjectR
 from service.domain.records import api_names, artifact_record, capture_stats
 from service.domain.snapshot_config import parse_config
 from service.domain.urls import parse_media_url
-from service.errors import ServiceError
 from service.events.payloads import JobSummary, final_status, routing_key, snapshot_complete
+from service.media.shards import ShardPlan
 from service.net.ssrf import parse_allow_list
 from service.queue.relay import OutboxRelay
 from service.storage.base import BlobStorage
 from service.storage.inputs import readable
 from service.store.jobs import Event, JobOutcome, JobRecord, JobStore
 from service.store.media import MediaStore
-from service.worker.attempt import Attempt, Delivery
+from service.store.shards import ShardStore
+from service.worker.attempt import Attempt, Delivery, LeasedStore
+from service.worker.fanout import FANNED_OUT, FannedOut, FanOut
+from service.worker.files import put_files, scratch_dir
 from service.worker.inputs import probed_asset
 from service.worker.pool import ExecutorSlot
-from service.worker.sharded import run_capture, shard_rule
+from service.worker.sharded import capture_or_fan_out, shard_rule
 
 log = logging.getLogger(__name__)
 
@@ -60,24 +65,31 @@ class JobHandler:
         self.ssrf_allow = tuple(str(network) for network in parse_allow_list(settings.callbacks.ssrf_allow))
         #: Input.Type Media: the assets jobs name
         self.media = MediaStore(jobs.pool)
+        #: big jobs, cut into shards any worker runs
+        self.fanout = FanOut(settings, ShardStore(jobs.pool), storage, executors)
 
     async def release(self, job_id: str) -> None:
         """Hand the job back (Processing → Init) for a retry."""
         await self.jobs.release(job_id, self.owner)
 
     async def handle(self, job_id: str) -> Delivery:
-        worker = self.settings.worker
-        job = await self.jobs.claim(job_id, self.owner, worker.lease_s)
+        job = await self.jobs.claim(job_id, self.owner, self.settings.worker.lease_s)
         if job is None:
             log.info("duplicate delivery skipped", extra={"action": "job_skipped", "job_id": job_id})
             return Delivery.ACK
+        return await self.run_claimed(job, self.jobs)
+
+    async def run_claimed(self, job: JobRecord, lease: LeasedStore) -> Delivery:
+        """Run a job this worker holds the lease of (`lease` renews it and hands it back) to its end."""
+        worker = self.settings.worker
+        job_id = job.job_id
         started = time.monotonic()
         metrics.QUEUE_WAIT_SECONDS.observe(
             max(0.0, (job.start_time or job.submit_time).timestamp() - job.submit_time.timestamp())
         )
         log.info("job started", extra={"action": "job_started", "job_id": job_id, "attempt": job.attempts})
-        attempt = Attempt(
-            self.jobs,
+        attempt: Attempt[JobOutcome | FannedOut] = Attempt(
+            lease,
             job_id,
             self.owner,
             job.attempts,
@@ -86,12 +98,15 @@ class JobHandler:
             worker.job_timeout(int(job.template_config.get("Count", 1))),
             self.executors,
             "job",
-            _failed,
+            JobOutcome.failed,
         )
         outcome, delivery = await attempt.run(lambda: self._run(job))
-        if outcome is None:
+        if not isinstance(outcome, JobOutcome):
+            # handed back for a retry (None), or gone to its shards
             return delivery
-        await asyncio.shield(self._finish(job, outcome))
+        finished = await asyncio.shield(self._finish(job, outcome))
+        if finished is not None and finished.fanout is not None:
+            await self.fanout.clean(job_id, finished.output)
         metrics.JOB_SECONDS.labels(job.type, outcome.status.value).observe(time.monotonic() - started)
         log.log(
             logging.INFO if outcome.status is JobStatus.SUCCESS else logging.WARNING,
@@ -107,7 +122,8 @@ class JobHandler:
         )
         return delivery
 
-    async def _run(self, job: JobRecord) -> JobOutcome:
+    async def capture_spec(self, job: JobRecord, scratch: str) -> CaptureSpec:
+        """What a pool process needs to capture `job` (or a shard of it) into `scratch`."""
         config = parse_config(job.template_config, "TemplateConfig", max_count=self.settings.limits.max_count)
         output_ref = parse_media_url(job.output["Media"], "Output.Media")
         media = job.input["Media"]
@@ -118,35 +134,45 @@ class JobHandler:
             media = asset.source
             known_duration_ms = probed.capture_duration_ms if probed is not None else None
         where = await readable(self.storage, media, "Input.Media", self.ssrf_allow)
-        source, ssrf_allow = where.source, where.ssrf_allow
-        scratch = tempfile.mkdtemp(prefix=f"job-{job.job_id}-", dir=self.settings.worker.scratch_dir or None)
-        try:
-            spec = CaptureSpec(
-                source=source,
-                config=config,
-                output_key=output_ref.key,
-                scratch_dir=scratch,
-                jpeg_quality=self.settings.worker.jpeg_quality,
-                max_input_pixels=self.settings.input_pixel_limit,
-                memory_budget_bytes=self.settings.worker.capture_memory_bytes,
-                max_input_bytes=self.settings.limits.max_input_mb * 1024 * 1024,
-                max_duration_ms=self.settings.limits.max_duration_s * 1000,
-                decode_threads=self.settings.worker.decode_threads,
-                ssrf_allow=ssrf_allow,
-                known_duration_ms=known_duration_ms,
-            )
+        return CaptureSpec(
+            source=where.source,
+            config=config,
+            output_key=output_ref.key,
+            scratch_dir=scratch,
+            jpeg_quality=self.settings.worker.jpeg_quality,
+            max_input_pixels=self.settings.input_pixel_limit,
+            memory_budget_bytes=self.settings.worker.capture_memory_bytes,
+            max_input_bytes=self.settings.limits.max_input_mb * 1024 * 1024,
+            max_duration_ms=self.settings.limits.max_duration_s * 1000,
+            decode_threads=self.settings.worker.decode_threads,
+            ssrf_allow=where.ssrf_allow,
+            known_duration_ms=known_duration_ms,
+        )
+
+    async def _run(self, job: JobRecord) -> JobOutcome | FannedOut:
+        if job.fanout is not None:
+            return await self.fanout.resume(job, self, self.owner)
+        async with scratch_dir(f"job-{job.job_id}-", self.settings.worker.scratch_dir) as scratch:
+            spec = await self.capture_spec(job, scratch)
             metrics.POOL_BUSY.inc()
             try:
-                rule = shard_rule(self.settings.worker, self.executors)
-                result: CaptureResult = await run_capture(self.executors, spec, rule, job.job_id)
+                rule = shard_rule(self.settings.worker, self.executors, fan_out=True)
+                captured = await capture_or_fan_out(self.executors, spec, rule, job.job_id)
             finally:
                 metrics.POOL_BUSY.dec()
-            metrics.FRAMES_DECODED.inc(result.frames_decoded)
-            metrics.BYTES_READ.inc(result.bytes_read)
-            metrics.IMAGES_WRITTEN.inc(result.count)
-            await self._upload(output_ref.bucket, result)
-        finally:
-            await asyncio.to_thread(shutil.rmtree, scratch, True)
+            if isinstance(captured, ShardPlan):
+                await self.fanout.start(job, captured, self.owner)
+                return FANNED_OUT
+            return await self.store_result(job, captured)
+
+    async def store_result(self, job: JobRecord, result: CaptureResult) -> JobOutcome:
+        """Upload a captured job's files under their final keys; the outcome that records them."""
+        metrics.FRAMES_DECODED.inc(result.frames_decoded)
+        metrics.BYTES_READ.inc(result.bytes_read)
+        metrics.IMAGES_WRITTEN.inc(result.count)
+        bucket = parse_media_url(job.output["Media"], "Output.Media").bucket
+        files = [(ObjectRef(bucket, a.key), a.path, a.content_type) for a in result.artifacts]
+        await put_files(self.storage, files, self.settings.worker.upload_concurrency)
         return JobOutcome(
             status=JobStatus.SUCCESS,
             count=result.count,
@@ -156,35 +182,15 @@ class JobHandler:
             stats=dict(capture_stats(result)),
         )
 
-    async def _upload(self, bucket: str, result: CaptureResult) -> None:
-        """Every artifact under its final key; the same keys on a retry, so uploads are idempotent."""
-        gate = asyncio.Semaphore(self.settings.worker.upload_concurrency)
-
-        async def put(key: str, path: str, content_type: str) -> None:
-            async with gate:
-                with metrics.UPLOAD_SECONDS.time():
-                    await self.storage.put_file(ObjectRef(bucket, key), path, content_type)
-
-        try:
-            async with asyncio.TaskGroup() as group:
-                for artifact in result.artifacts:
-                    group.create_task(put(artifact.key, artifact.path, artifact.content_type))
-        except ExceptionGroup as failed:
-            # The storage error (retryable or not) decides the job's fate, not the group around it.
-            first: BaseException = failed
-            while isinstance(first, BaseExceptionGroup):
-                first = first.exceptions[0]
-            raise first from None
-
     async def _finish(self, job: JobRecord, outcome: JobOutcome) -> JobRecord | None:
-        finished = await self.jobs.finish(job.job_id, self.owner, outcome, self._completion_event)
+        finished = await self.jobs.finish(job.job_id, self.owner, outcome, self.completion_event)
         if finished is None:
             log.warning("finish lost: another worker owns the job", extra={"job_id": job.job_id})
             return None
         self.relay.poke()
         return finished
 
-    def _completion_event(self, job: JobRecord) -> Event:
+    def completion_event(self, job: JobRecord) -> Event:
         envelope = snapshot_complete(
             {
                 "JobId": job.job_id,
@@ -203,7 +209,3 @@ class JobHandler:
             user_id=self.settings.amqp.event_user_id,
         )
         return routing_key(envelope), dict(envelope), envelope["MessageId"]
-
-
-def _failed(exc: ServiceError) -> JobOutcome:
-    return JobOutcome(status=JobStatus.FAIL, code=exc.code, message=exc.message)

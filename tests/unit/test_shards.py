@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 from service.domain.models import FrameType
-from service.domain.shards import RENDER_FRAMES, Shard, ShardRule, gop_groups, plan_shards
+from service.domain.shards import RENDER_FRAMES, Shard, ShardRule, cut_job, gop_groups, plan_shards
 
 #: 25 fps in a 1/12800 time base (FFmpeg's MP4 default for 25 fps): one frame is 512 units
 SPAN = 512
@@ -97,3 +98,33 @@ def test_one_shard_means_no_cut() -> None:
     targets = [s * SECOND for s in range(60)]
     assert len(plan_shards(targets, keys, FrameType.NORMAL, SPAN, ShardRule(1, 1))) == 1
     assert plan_shards([], keys, FrameType.NORMAL, SPAN, ShardRule(4, 1)) == []
+
+
+FANOUT = ShardRule(max_shards=2, min_frames=60, fanout_min_targets=100, fanout_shards=8, processes=2)
+
+
+def test_a_big_job_over_more_gops_than_processes_fans_out_into_the_clusters_shard_count() -> None:
+    keys = keyframes_every(250, 600)  # 60 GOPs of 10 s
+    targets = [s * SECOND for s in range(0, 600, 2)]  # 300 exact frames, 2 s apart
+    cut = cut_job(targets, keys, FrameType.NORMAL, SPAN, FANOUT)
+    assert cut.fan_out and len(cut.shards) == 8 and covers(cut.shards, len(targets))
+    # the same job on a worker that does not fan out: its own two processes
+    local = cut_job(targets, keys, FrameType.NORMAL, SPAN, replace(FANOUT, fanout_min_targets=0))
+    assert not local.fan_out and len(local.shards) == 2
+
+
+def test_fan_out_needs_both_many_targets_and_more_gops_than_processes() -> None:
+    keys = keyframes_every(250, 600)
+    few = [s * SECOND for s in range(0, 99)]  # 99 targets over 10 GOPs: below the threshold
+    inside_two_gops = [s * SECOND // 10 for s in range(0, 200)]  # 200 targets in the first 20 s: 2 GOPs
+    assert not cut_job(few, keys, FrameType.NORMAL, SPAN, FANOUT).fan_out
+    assert not cut_job(inside_two_gops, keys, FrameType.NORMAL, SPAN, FANOUT).fan_out
+    assert FANOUT.fans_out(100, 3) and not FANOUT.fans_out(100, 2) and not FANOUT.fans_out(99, 50)
+
+
+def test_fan_out_cuts_are_no_smaller_than_the_least_work_per_shard() -> None:
+    keys = keyframes_every(25, 600)  # 1 s GOPs: every keyframe target costs one frame and one render
+    targets = [s * SECOND for s in range(0, 120)]
+    rule = replace(FANOUT, fanout_shards=64, min_frames=60)
+    cut = cut_job(targets, keys, FrameType.INTRA, SPAN, rule)
+    assert cut.fan_out and len(cut.shards) == 120 * (1 + RENDER_FRAMES) // 60

@@ -52,4 +52,7 @@ def job_view(job: JobRecord, location: str, *, full: bool) -> dict[str, Any]:
         view["Artifacts"] = job.artifacts
         view["Attempts"] = job.attempts
         view["Stats"] = job.stats
+        if job.shards_total:
+            # a job fanned out across workers: its shards finished so far, of how many
+            view["Progress"] = {"Done": job.shards_done, "Total": job.shards_total}
     return view

@@ -243,6 +243,14 @@ JOB_DETAIL_FIELDS = {
     "Attempts": {"type": "integer", "minimum": 0},
     "Stats": {"type": "object"},
 }
+#: what GetSnapshotJob returns only for some jobs
+JOB_DETAIL_OPTIONAL_FIELDS = {
+    "Progress": obj(
+        {"Done": {"type": "integer", "minimum": 0}, "Total": {"type": "integer", "minimum": 2}},
+        ("Done", "Total"),
+        description="A job fanned out across workers: its shards finished so far (Done) of how many (Total).",
+    ),
+}
 SYSTEM_TEMPLATE_FIELDS = {
     "TemplateId": STRING,
     "TemplateName": STRING,
@@ -419,7 +427,9 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "MediaView": MEDIA_VIEW,
     "Artifact": ARTIFACT,
     "SnapshotJob": obj(JOB_FIELDS, JOB_REQUIRED),
-    "SnapshotJobDetail": obj({**JOB_FIELDS, **JOB_DETAIL_FIELDS}, (*JOB_REQUIRED, *JOB_DETAIL_FIELDS)),
+    "SnapshotJobDetail": obj(
+        {**JOB_FIELDS, **JOB_DETAIL_FIELDS, **JOB_DETAIL_OPTIONAL_FIELDS}, (*JOB_REQUIRED, *JOB_DETAIL_FIELDS)
+    ),
     "CustomTemplate": obj(CUSTOM_TEMPLATE_FIELDS, _all(CUSTOM_TEMPLATE_FIELDS)),
     "SystemTemplate": obj(SYSTEM_TEMPLATE_FIELDS, _all(SYSTEM_TEMPLATE_FIELDS)),
     "Pipeline": obj(PIPELINE_FIELDS, _all(PIPELINE_FIELDS)),

@@ -12,12 +12,14 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from service.config import WorkerSettings
 from service.domain.models import (
     CaptureResult,
     CaptureSpec,
+    DroppedSlot,
     FrameType,
     SnapshotConfig,
     SnapshotType,
@@ -26,7 +28,8 @@ from service.domain.models import (
 from service.domain.shards import Shard, ShardRule
 from service.errors import MediaTooLarge
 from service.media.capture import capture
-from service.media.shards import ShardPlan, ShardSpec, assemble, capture_shard
+from service.media.outputs import Shot
+from service.media.shards import ShardImage, ShardPlan, ShardResult, ShardSpec, assemble, capture_shard
 from service.worker.pool import ExecutorSlot
 from service.worker.sharded import run_capture, shard_rule
 from tests import media_factory as mf
@@ -245,3 +248,24 @@ def test_a_busy_worker_or_job_shards_1_does_not_split(slot: ExecutorSlot) -> Non
         assert shard_rule(settings, slot).max_shards == 1
     finally:
         busy.result()
+
+
+def test_a_shard_result_and_its_plan_keep_every_field_through_json() -> None:
+    """What a fanned-out job's rows keep (`worker/fanout.py`) reads back as what was written."""
+    result = ShardResult(
+        number=3,
+        images=(
+            ShardImage(Shot(7, 7000, 6960, False), "k/image-00001.jpg", (160, 90), 1234, 89088, "k/bif-00001.jpg"),
+            ShardImage(Shot(8, 8000, 8000, True), "k/cell-00002.rgb", (80, 45), 0, 102400),
+        ),
+        dropped=(DroppedSlot(9, 9000, "past_end"),),
+        output_size=(160, 90),
+        frames_decoded=55,
+        frames_skipped=20,
+        bytes_read=4096,
+        pid=41,
+        worker="host:1:abc",
+    )
+    plan = ShardPlan(60_000, (Shard(0, 10, 12.5), Shard(10, 20, 13.0)), 2048, 40, fan_out=True)
+    assert ShardResult.from_json(orjson.loads(orjson.dumps(result.to_json()))) == result
+    assert ShardPlan.from_json(orjson.loads(orjson.dumps(plan.to_json()))) == plan

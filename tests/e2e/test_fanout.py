@@ -1,0 +1,118 @@
+"""A job fanned out as shard tasks through RabbitMQ (`worker/fanout.py`), end to end: the same images and
+files as the job captured by one worker, one event, `Progress` while it runs, no scratch object left."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import shutil
+from pathlib import Path
+from typing import Any
+
+import jsonschema_rs
+import pytest
+
+from service.api.docs import openapi
+from service.config import Settings
+from tests.e2e.conftest import running_stack
+from tests.ice import call, submit_params
+from tests.media_factory import make_video
+
+pytestmark = [pytest.mark.pg, pytest.mark.amqp]
+
+SHARDS = 4
+JOBS = {
+    # 40 exact frames a second apart, over 20 GOPs of 2 s
+    "exact": {"Count": 40, "Interval": 1, "FrameType": "normal", "Width": 160},
+    # sheet cells cross shards: the sheets are filled after every shard is in
+    "sprite": {"Count": 40, "Interval": 1, "FrameType": "normal", "Width": 80, "Columns": 6, "Lines": 4},
+}
+TEMPLATES = {"exact": "S00000002-000001", "sprite": "S00000002-000003"}
+
+
+@pytest.fixture(scope="module")
+def gop_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_video(tmp_path_factory.mktemp("fanout") / "gops.mp4", seconds=42, fps=25, gop=50, bframes=2)
+
+
+def fanned(settings: Settings, *, fan_out: bool) -> Settings:
+    worker = dataclasses.replace(
+        settings.worker,
+        processes=2,
+        fanout_min_targets=30 if fan_out else 0,
+        fanout_shards=SHARDS,
+        shard_min_frames=1,
+    )
+    return dataclasses.replace(settings, worker=worker)
+
+
+async def run_jobs(
+    settings: Settings, clip: Path, prefix: str
+) -> tuple[dict[str, dict[str, Any]], list[Any], dict[str, int]]:
+    """Both jobs on one stack: each final job, the `Progress` seen while they ran, their events."""
+    target = Path(settings.storage.root) / "media" / "gops.mp4"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(clip, target)
+    jobs: dict[str, dict[str, Any]] = {}
+    progress: list[Any] = []
+    async with running_stack(settings) as stack:
+        ids = {}
+        for name, params in JOBS.items():
+            output = f"oss://thumbs/{prefix}/{name}/{{Count}}.jpg"
+            _, body = await call(
+                stack.api,
+                "SubmitSnapshotJob",
+                **submit_params(media="oss://media/gops.mp4", output=output, template_id=TEMPLATES[name], **params),
+            )
+            ids[name] = body["JobId"]
+        async with asyncio.timeout(120):
+            while len(jobs) < len(ids):
+                for name, job_id in ids.items():
+                    _, body = await call(stack.api, "GetSnapshotJob", JobId=job_id)
+                    job = body["SnapshotJob"]
+                    if job["Status"] == "Processing" and "Progress" in job:
+                        progress.append(job["Progress"])
+                    if job["Status"] in ("Success", "Fail"):
+                        jobs[name] = job
+                await asyncio.sleep(0.02)
+        await stack.stop_worker()
+        counts = await stack.count_events(set(ids.values()))
+    return jobs, progress, counts
+
+
+def files_of(settings: Settings, job: dict[str, Any]) -> dict[str, bytes]:
+    root = Path(settings.storage.root) / "thumbs"
+    return {a["Key"].split("/", 2)[2]: (root / a["Key"]).read_bytes() for a in job["Artifacts"]}
+
+
+def undocumented(job: dict[str, Any]) -> list[str]:
+    """What in the job does not match the OpenAPI document's SnapshotJobDetail (Progress included)."""
+    document = openapi.build_document()
+    schema = {"$ref": "#/components/schemas/SnapshotJobDetail", "components": document["components"]}
+    return [error.message for error in jsonschema_rs.validator_for(schema).iter_errors(job)]
+
+
+def pictures(job: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in image.items() if k != "Key"} for image in job["Images"]]
+
+
+async def test_a_fanned_out_job_gives_the_images_of_one_worker_with_one_event(
+    settings: Settings, gop_clip: Path
+) -> None:
+    alone, _, _ = await run_jobs(fanned(settings, fan_out=False), gop_clip, "alone")
+    spread, progress, counts = await run_jobs(fanned(settings, fan_out=True), gop_clip, "spread")
+
+    for name in JOBS:
+        one, many = alone[name], spread[name]
+        assert (many["Status"], many["Count"]) == ("Success", one["Count"]), many
+        assert many["Stats"]["Shards"] == SHARDS and one["Stats"]["Shards"] <= 2
+        assert many["Progress"] == {"Done": SHARDS, "Total": SHARDS} and "Progress" not in one
+        assert pictures(many) == pictures(one)
+        assert many["DroppedSlots"] == one["DroppedSlots"]
+        assert files_of(settings, many) == files_of(settings, one)
+        assert not undocumented(many)
+    assert counts == {job["JobId"]: 1 for job in spread.values()}
+    assert progress and all(p["Total"] == SHARDS and 0 <= p["Done"] <= SHARDS for p in progress)
+    # the shards' images went through the output bucket's scratch prefix, and are gone
+    scratch = Path(settings.storage.root) / "thumbs" / ".snapshotd-scratch"
+    assert not [path for path in scratch.rglob("*") if path.is_file()]

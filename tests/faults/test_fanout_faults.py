@@ -1,0 +1,156 @@
+"""A job fanned out across worker processes survives its workers: one SIGKILLed while it holds a shard
+costs that shard only, and one that comes back after its lease expired cannot overwrite anything."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import signal
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from service.config import Settings
+from tests.e2e.conftest import Stack, running_api
+from tests.faults.conftest import ServiceProcess
+from tests.faults.test_faults import put_local
+from tests.ice import call, submit_params
+from tests.media_factory import make_video
+
+pytestmark = [pytest.mark.slow, pytest.mark.pg, pytest.mark.amqp, pytest.mark.timeout(240)]
+
+SHARDS = 6
+COUNT = 300
+
+
+@pytest.fixture(scope="module")
+def gop_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """60 s with 10 s GOPs: 300 exact frames over 6 GOPs, a few seconds of work per shard."""
+    return make_video(tmp_path_factory.mktemp("media") / "gops.mp4", seconds=60, fps=25, gop=250, bframes=2)
+
+
+def fanout_env(base_env: dict[str, str]) -> dict[str, str]:
+    return {
+        **base_env,
+        "SNAPSHOTD_LEASE_S": "5",
+        "SNAPSHOTD_WORKER_PROCESSES": "1",
+        "SNAPSHOTD_FANOUT_MIN_TARGETS": "50",
+        "SNAPSHOTD_FANOUT_SHARDS": str(SHARDS),
+        "SNAPSHOTD_SHARD_MIN_FRAMES": "1",
+    }
+
+
+async def shard_owners(settings: Settings, job_id: str) -> dict[int, str]:
+    """The worker holding each shard now: shard number → lease owner."""
+    connection = await asyncpg.connect(settings.database.url)
+    try:
+        rows = await connection.fetch(
+            "SELECT number, lease_owner FROM job_shards WHERE job_id = $1 AND status = 'Processing'", job_id
+        )
+    finally:
+        await connection.close()
+    return {row["number"]: row["lease_owner"] for row in rows}
+
+
+async def shard_attempts(settings: Settings, job_id: str) -> list[int]:
+    connection = await asyncpg.connect(settings.database.url)
+    try:
+        rows = await connection.fetch("SELECT attempts FROM job_shards WHERE job_id = $1 ORDER BY number", job_id)
+    finally:
+        await connection.close()
+    return [row["attempts"] for row in rows]
+
+
+@dataclass
+class Held:
+    stack: Stack
+    settings: Settings
+    job_id: str
+    holder: ServiceProcess
+    others: list[ServiceProcess]
+
+
+@contextlib.asynccontextmanager
+async def a_shard_held(
+    base_env: dict[str, str], clip: Path, spawn_worker: Callable[[dict[str, str]], ServiceProcess]
+) -> AsyncIterator[Held]:
+    """Two workers of one capture process each, and the fanned-out job submitted: once some worker holds
+    a shard, that worker (the others stay in `workers`)."""
+    env = fanout_env(base_env)
+    settings = Settings.from_env(env)
+    put_local(settings, "gops.mp4", clip)
+    async with running_api(settings) as (api, events):
+        stack = Stack(api, settings, events)
+        workers = {worker.pid: worker for worker in (spawn_worker(env), spawn_worker(env))}
+        params = submit_params(media="oss://media/gops.mp4", Count=COUNT, FrameType="normal", Interval=0)
+        _, body = await call(stack.api, "SubmitSnapshotJob", **params)
+        async with asyncio.timeout(60):
+            while not (owners := await shard_owners(settings, body["JobId"])):
+                await asyncio.sleep(0.01)
+        holder = workers.pop(int(next(iter(owners.values())).split(":")[1]))
+        yield Held(stack, settings, body["JobId"], holder, list(workers.values()))
+
+
+def check_images(settings: Settings, job: dict[str, Any]) -> None:
+    assert (job["Status"], job["Count"]) == ("Success", COUNT), job
+    assert [image["Index"] for image in job["Images"]] == list(range(COUNT))
+    assert len({image["Key"] for image in job["Images"]}) == COUNT
+    for image in job["Images"]:
+        assert (Path(settings.storage.root) / "thumbs" / image["Key"]).stat().st_size == image["Bytes"]
+
+
+def scratch_files(settings: Settings) -> list[Path]:
+    return [p for p in (Path(settings.storage.root) / "thumbs" / ".snapshotd-scratch").rglob("*") if p.is_file()]
+
+
+async def test_a_worker_killed_holding_a_shard_costs_that_shard_only(
+    base_env: dict[str, str], gop_clip: Path, spawn_worker: Callable[[dict[str, str]], ServiceProcess]
+) -> None:
+    async with a_shard_held(base_env, gop_clip, spawn_worker) as held:
+        held.holder.kill()
+        job = await held.stack.wait_final(held.job_id, timeout_s=150)
+        assert [worker.terminate() for worker in held.others] == [0]
+        counts = await held.stack.count_events({held.job_id})
+
+    settings = held.settings
+    check_images(settings, job)
+    assert job["Stats"]["Shards"] == SHARDS and job["Progress"] == {"Done": SHARDS, "Total": SHARDS}
+    assert counts == {held.job_id: 1}
+    # the killed worker's shard ran twice, every other shard once; the job's own attempt is the planner's
+    attempts = await shard_attempts(settings, held.job_id)
+    assert sorted(attempts) == [1] * (SHARDS - 1) + [2] and job["Attempts"] == 1
+    assert not scratch_files(settings)
+
+
+async def test_a_shards_worker_that_comes_back_late_cannot_overwrite(
+    base_env: dict[str, str], gop_clip: Path, spawn_worker: Callable[[dict[str, str]], ServiceProcess]
+) -> None:
+    async with a_shard_held(base_env, gop_clip, spawn_worker) as held:
+        settings, late = held.settings, held.holder
+        # frozen mid-shard (a long GC pause, a VM migration): its lease runs out, another worker takes over
+        os.killpg(late.pid, signal.SIGSTOP)
+        try:
+            job = await held.stack.wait_final(held.job_id, timeout_s=150)
+            stored = {image["Key"]: image["Bytes"] for image in job["Images"]}
+            files = {key: (Path(settings.storage.root) / "thumbs" / key).read_bytes() for key in stored}
+        finally:
+            os.killpg(late.pid, signal.SIGCONT)
+        # the late worker finishes its capture, uploads under its own prefix, is refused and cleans up
+        async with asyncio.timeout(90):
+            while not re.search(rf"shard {held.job_id}/\d+ refused", late.output()):
+                await asyncio.sleep(0.1)
+        assert [worker.terminate() for worker in (late, *held.others)] == [0, 0]
+        _, after = await call(held.stack.api, "GetSnapshotJob", JobId=held.job_id)
+        counts = await held.stack.count_events({held.job_id})
+
+    check_images(settings, job)
+    assert after["SnapshotJob"] == job
+    assert {key: (Path(settings.storage.root) / "thumbs" / key).read_bytes() for key in stored} == files
+    assert counts == {held.job_id: 1}
+    assert not scratch_files(settings)
