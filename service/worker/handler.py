@@ -162,6 +162,7 @@ class JobHandler:
                 metrics.POOL_BUSY.dec()
             if isinstance(captured, ShardPlan):
                 await self.fanout.start(job, captured, self.owner)
+                self.relay.poke()  # the shards' dispatches are in the outbox: out now, not at the next poll
                 return FANNED_OUT
             return await self.store_result(job, captured)
 

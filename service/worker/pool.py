@@ -52,6 +52,8 @@ class ExecutorSlot:
         #: tasks submitted through `submit` and not done yet, over every pool this slot has held
         self.in_flight = 0
         self._count = threading.Lock()
+        #: the replacement pool's warm-up, running in the background
+        self._warming: asyncio.Task[set[int]] | None = None
 
     def __call__(self) -> Executor:
         return self.executor
@@ -97,6 +99,7 @@ class ExecutorSlot:
         log.warning("capture pool broken by a dying child; starting a new one")
         broken, self.executor = self.executor, make_executor(self.settings)
         broken.shutdown(wait=False, cancel_futures=True)
+        self._rewarm()
 
     def kill_and_replace(self) -> None:
         """A child is stuck (a job outlived its timeout): kill the pool's children, start a new pool.
@@ -111,6 +114,18 @@ class ExecutorSlot:
         for process in list((stuck._processes or {}).values()):
             process.kill()
         stuck.shutdown(wait=False, cancel_futures=True)
+        self._rewarm()
+
+    def _rewarm(self) -> None:
+        """Start the new pool's processes now, in the background, so that the retry's shards (and the
+        next job's) do not each wait for a spawn, as at start-up (`warm`)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # a caller without a loop: the pool starts its processes as tasks come
+        self._warming = loop.create_task(self.warm())
+        # a pool closed or replaced again while warming cancels its warm-up tasks: nothing to report
+        self._warming.add_done_callback(lambda task: task.cancelled() or task.exception())
 
     def close(self) -> None:
         self.executor.shutdown(wait=True, cancel_futures=True)
