@@ -170,6 +170,9 @@ class Artifact:
     #: an HLS image playlist's `#EXT-X-IMAGE-STREAM-INF` line for a master playlist (its URI relative to the
     #: playlist's folder); "" for every other file
     stream_inf: str = ""
+    #: the file is already in the output bucket under this key (a fanned-out shard's image): it is copied
+    #: there inside the store, and `path` names no local file; "" for a file on the local disk
+    stored_key: str = ""
 
 
 @dataclass(frozen=True, slots=True)

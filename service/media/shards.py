@@ -17,6 +17,7 @@ Three kinds of pool task, all module-level functions on small picklable specs:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import time
@@ -86,6 +87,11 @@ class ShardImage:
     key: int
     #: the image's BIF frame, when the job writes a BIF and its images are not sheet cells
     bif_path: str | None = None
+
+    @property
+    def is_cell(self) -> bool:
+        """A raw sheet cell (the sheets are filled from it), not an encoded image."""
+        return self.nbytes == 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,7 +293,9 @@ def _assemble(spec: CaptureSpec, shard_plan: ShardPlan, results: list[ShardResul
                 dropped.append(DroppedSlot(image.shot.index, image.shot.requested_ms, "no_keyframe"))
                 for path in (image.path, image.bif_path):
                     if path is not None:
-                        os.remove(path)
+                        # a fanned-out job's single images stay in the store: no local file to remove
+                        with contextlib.suppress(FileNotFoundError):
+                            os.remove(path)
                 continue
             last_key = image.key
             if isinstance(sink, SpriteSheets):

@@ -33,6 +33,11 @@ class BlobStorage(Protocol):
         """Store the file at `path` under `ref`, replacing any object already there."""
         ...
 
+    async def copy(self, source: ObjectRef, target: ObjectRef, content_type: str) -> None:
+        """Store the object `source` under `target` too, inside the store (no bytes through this process),
+        replacing any object there; the two are independent afterwards (deleting one keeps the other)."""
+        ...
+
     async def get_bytes(self, ref: ObjectRef) -> bytes:
         """The whole object in memory: for small objects (a .vtt the API rewrites)."""
         ...

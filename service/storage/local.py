@@ -64,6 +64,35 @@ class LocalStorage:
 
         await self._run(ref, True, lambda: self._write(ref, copy))
 
+    async def copy(self, source: ObjectRef, target: ObjectRef, content_type: str) -> None:
+        def existing() -> Path:
+            if self._regular_file(source) is None:
+                raise FileNotFoundError(source.url())
+            return self._path(source)
+
+        src = await self._run(source, False, existing)
+
+        def link() -> None:
+            dst = self._path(target)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            # a second name for the same (already durable) bytes, swapped in atomically like a write;
+            # objects are never written in place, so neither name can change under the other
+            tmp = dst.parent / f"{_TMP_PREFIX}{os.urandom(8).hex()}"
+            try:
+                os.link(src, tmp)
+            except OSError:
+                # a filesystem without hard links, or the names on two filesystems: copy the bytes
+                self._write(target, lambda out: out.write(src.read_bytes()))
+                return
+            try:
+                os.replace(tmp, dst)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
+
+        await self._run(target, True, link)
+
     async def put_bytes(self, ref: ObjectRef, data: bytes, content_type: str) -> None:
         await self._run(ref, True, lambda: self._write(ref, lambda dst: dst.write(data)))
 

@@ -38,7 +38,7 @@ from service.storage.base import BlobStorage
 from service.store.jobs import Event, JobOutcome, JobRecord, JobStore
 from service.store.shards import ShardFinish, ShardRecord, ShardStore
 from service.worker.attempt import Attempt, Delivery, LeasedStore
-from service.worker.files import put_files, scratch_dir
+from service.worker.files import Put, put_files, scratch_dir
 from service.worker.pool import ExecutorSlot
 from service.worker.sharded import assemble_shards, shard_specs
 
@@ -109,22 +109,32 @@ class FanOut:
         return await self.assemble(job, steps)
 
     async def assemble(self, job: JobRecord, steps: JobSteps) -> JobOutcome:
-        """The job's files from its shards' stored images: downloaded, assembled in the pool, uploaded."""
+        """The job's files from its shards' stored images: the sheet cells and BIF frames downloaded and
+        assembled in the pool, the single images copied to their final keys inside the store."""
         plan = ShardPlan.from_json(job.fanout or {})
         stored = [ShardResult.from_json(row) for row in await self.shards.results(job.job_id)]
         bucket = parse_media_url(job.output["Media"], "Output.Media").bucket
         async with scratch_dir(f"job-{job.job_id}-", self.settings.worker.scratch_dir) as scratch:
             spec = await steps.capture_spec(job, scratch)
-            local = await self._download(bucket, spec, stored)
+            local, in_store = await self._download(bucket, spec, stored)
             result = await assemble_shards(self.executors, spec, plan, shard_specs(spec, plan), local)
+            artifacts = tuple(
+                dataclasses.replace(a, stored_key=in_store[a.path]) if a.path in in_store else a
+                for a in result.artifacts
+            )
             started = job.start_time or job.submit_time
             wall_ms = round((datetime.now(UTC) - started).total_seconds() * 1000)
-            return await steps.store_result(job, dataclasses.replace(result, capture_ms=wall_ms))
+            result = dataclasses.replace(result, artifacts=artifacts, capture_ms=wall_ms)
+            return await steps.store_result(job, result)
 
-    async def _download(self, bucket: str, spec: CaptureSpec, stored: Sequence[ShardResult]) -> list[ShardResult]:
-        """Every shard's images as local files in the job's scratch directory, in the layout the pool's
-        shards leave them in."""
+    async def _download(
+        self, bucket: str, spec: CaptureSpec, stored: Sequence[ShardResult]
+    ) -> tuple[list[ShardResult], dict[str, str]]:
+        """Every shard's images in the layout the pool's shards leave them in, and which of them are not
+        downloaded: encoded single images stay in the store (local path → scratch key) since the assembly
+        only names them; sheet cells and BIF frames come to the job's scratch directory."""
         gate = asyncio.Semaphore(self.settings.worker.upload_concurrency)
+        in_store: dict[str, str] = {}
 
         async def fetch(key: str, directory: str) -> str:
             path = os.path.join(directory, os.path.basename(key))
@@ -139,12 +149,18 @@ class FanOut:
 
             async def image(item: ShardImage) -> ShardImage:
                 bif = await fetch(item.bif_path, directory) if item.bif_path else None
-                return dataclasses.replace(item, path=await fetch(item.path, directory), bif_path=bif)
+                if not item.is_cell:
+                    path = os.path.join(directory, os.path.basename(item.path))
+                    in_store[path] = item.path
+                else:
+                    path = await fetch(item.path, directory)
+                return dataclasses.replace(item, path=path, bif_path=bif)
 
             images = await asyncio.gather(*(image(item) for item in result.images))
             return dataclasses.replace(result, images=tuple(images))
 
-        return list(await asyncio.gather(*(local(result) for result in stored)))
+        results = list(await asyncio.gather(*(local(result) for result in stored)))
+        return results, in_store
 
     async def clean(self, job_id: str, output: dict[str, Any]) -> None:
         """Delete the job's scratch objects (best effort: a failure leaves them, and says so)."""
@@ -284,7 +300,7 @@ class ShardHandler:
             stored, files = _as_stored(result, prefix)
             await put_files(
                 self.fanout.storage,
-                [(ObjectRef(bucket, key), path, SCRATCH_CONTENT_TYPE) for path, key in files],
+                [Put(ObjectRef(bucket, key), SCRATCH_CONTENT_TYPE, path=path) for path, key in files],
                 self.settings.worker.upload_concurrency,
             )
         row = dataclasses.replace(stored, worker=self.owner).to_json()

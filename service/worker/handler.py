@@ -21,7 +21,7 @@ from typing import cast
 
 from service import metrics
 from service.config import Settings
-from service.domain.models import CaptureResult, CaptureSpec, JobStatus, ObjectRef
+from service.domain.models import CaptureResult, CaptureSpec, JobStatus
 from service.domain.records import api_names, artifact_record, capture_stats
 from service.domain.snapshot_config import parse_config
 from service.domain.urls import parse_media_url
@@ -36,7 +36,7 @@ from service.store.media import MediaStore
 from service.store.shards import ShardStore
 from service.worker.attempt import Attempt, Delivery, LeasedStore
 from service.worker.fanout import FANNED_OUT, FannedOut, FanOut
-from service.worker.files import put_files, scratch_dir
+from service.worker.files import artifact_puts, put_files, scratch_dir
 from service.worker.inputs import probed_asset
 from service.worker.pool import ExecutorSlot
 from service.worker.sharded import capture_or_fan_out, shard_rule
@@ -172,8 +172,8 @@ class JobHandler:
         metrics.BYTES_READ.inc(result.bytes_read)
         metrics.IMAGES_WRITTEN.inc(result.count)
         bucket = parse_media_url(job.output["Media"], "Output.Media").bucket
-        files = [(ObjectRef(bucket, a.key), a.path, a.content_type) for a in result.artifacts]
-        await put_files(self.storage, files, self.settings.worker.upload_concurrency)
+        puts = artifact_puts(bucket, result.artifacts)
+        await put_files(self.storage, puts, self.settings.worker.upload_concurrency)
         return JobOutcome(
             status=JobStatus.SUCCESS,
             count=result.count,

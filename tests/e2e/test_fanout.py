@@ -26,8 +26,19 @@ JOBS = {
     "exact": {"Count": 40, "Interval": 1, "FrameType": "normal", "Width": 160},
     # sheet cells cross shards: the sheets are filled after every shard is in
     "sprite": {"Count": 40, "Interval": 1, "FrameType": "normal", "Width": 80, "Columns": 6, "Lines": 4},
+    # single images named by the .vtt, with a BIF built from every shard's frames
+    "webvtt": {
+        "Type": "WebVtt",
+        "Count": 40,
+        "Interval": 1,
+        "FrameType": "normal",
+        "Width": 96,
+        "IsSptFrag": False,
+        "StoryboardFormats": ["json", "bif"],
+    },
 }
-TEMPLATES = {"exact": "S00000002-000001", "sprite": "S00000002-000003"}
+TEMPLATES = {"exact": "S00000002-000001", "sprite": "S00000002-000003", "webvtt": "S00000002-000001"}
+OUTPUTS = {"exact": "{Count}.jpg", "sprite": "{Count}.jpg", "webvtt": "board.vtt"}
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +69,7 @@ async def run_jobs(
     async with running_stack(settings) as stack:
         ids = {}
         for name, params in JOBS.items():
-            output = f"oss://thumbs/{prefix}/{name}/{{Count}}.jpg"
+            output = f"oss://thumbs/{prefix}/{name}/{OUTPUTS[name]}"
             _, body = await call(
                 stack.api,
                 "SubmitSnapshotJob",

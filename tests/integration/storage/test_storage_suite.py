@@ -74,6 +74,20 @@ async def test_put_file_round_trip(storage: BlobStorage, ref: RefFactory, tmp_pa
     assert await storage.get_bytes(ref("out/0001.jpg")) == PAYLOAD
 
 
+async def test_copy_is_inside_the_store_and_independent_of_its_source(storage: BlobStorage, ref: RefFactory) -> None:
+    await storage.put_bytes(ref("scratch/a.jpg"), PAYLOAD, "application/octet-stream")
+    await storage.put_bytes(ref("out/a.jpg"), b"an older object", "image/jpeg")
+    await storage.copy(ref("scratch/a.jpg"), ref("out/a.jpg"), "image/jpeg")
+    await storage.copy(ref("scratch/a.jpg"), ref("out/a.jpg"), "image/jpeg")  # idempotent
+    await storage.delete(ref("scratch/a.jpg"))
+    assert await storage.get_bytes(ref("out/a.jpg")) == PAYLOAD
+    # writing the copy again leaves nothing shared behind
+    await storage.put_bytes(ref("scratch/a.jpg"), b"new", "application/octet-stream")
+    assert await storage.get_bytes(ref("out/a.jpg")) == PAYLOAD
+    with pytest.raises(MediaNotFound):
+        await storage.copy(ref("scratch/missing.jpg"), ref("out/b.jpg"), "image/jpeg")
+
+
 async def test_unusual_keys_round_trip(storage: BlobStorage, ref: RefFactory) -> None:
     for name in ("视频/片段 1.jpg", "a+b=c&d?.jpg", "%41.jpg", ".hidden"):
         await storage.put_bytes(ref(name), name.encode(), "image/jpeg")
@@ -286,6 +300,14 @@ async def test_s3_stores_the_content_type(s3_storage: S3Storage, ref: RefFactory
             return response.headers["Content-Type"]
 
     assert await asyncio.to_thread(content_type) == "image/jpeg"
+
+
+@pytest.mark.s3
+async def test_s3_copy_stores_the_new_content_type(s3_storage: S3Storage, ref: RefFactory) -> None:
+    await s3_storage.put_bytes(ref("scratch/a"), b"x", "application/octet-stream")
+    await s3_storage.copy(ref("scratch/a"), ref("a.jpg"), "image/jpeg")
+    head = await s3_storage._head(ref("a.jpg"))
+    assert head["ContentType"] == "image/jpeg"
 
 
 @pytest.mark.s3
