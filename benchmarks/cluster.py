@@ -19,6 +19,7 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -63,9 +64,10 @@ async def run_row(env: Environment, row: Row, args: argparse.Namespace, run: int
         "SNAPSHOTD_JOB_TIMEOUT_S": "3600",
         "SNAPSHOTD_JOB_TIMEOUT_PER_IMAGE_S": "10",
     }
-    api = await Service.start("api", env.env(port=port, log_level="WARNING", **extra), env.work / "api.log")
+    level = args.log_level
+    api = await Service.start("api", env.env(port=port, log_level=level, **extra), env.work / "api.log")
     workers = [
-        await Service.start("worker", env.env(port=port, log_level="WARNING", **extra), env.work / f"worker-{n}.log")
+        await Service.start("worker", env.env(port=port, log_level=level, **extra), env.work / f"worker-{n}.log")
         for n in range(row.workers)
     ]
     try:
@@ -127,6 +129,10 @@ async def measure(args: argparse.Namespace, rows: list[Row]) -> dict[str, Figure
                     flush=True,
                 )
     finally:
+        if args.keep_logs:
+            args.keep_logs.mkdir(parents=True, exist_ok=True)
+            for log in env.work.glob("*.log"):
+                shutil.copyfile(log, args.keep_logs / log.name)
         await env.cleanup()
     return figures
 
@@ -157,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3, help="timed runs per row (default 3)")
     parser.add_argument("--rows", default=",".join(ROWS), help=f"rows to run, of {','.join(ROWS)}")
     parser.add_argument("--fanout-shards", type=int, default=16, help="SNAPSHOTD_FANOUT_SHARDS (default 16)")
+    parser.add_argument("--log-level", default="WARNING", help="the services' SNAPSHOTD_LOG_LEVEL (default WARNING)")
+    parser.add_argument("--keep-logs", type=Path, help="copy the services' logs (every run appended) here")
     args = parser.parse_args(argv)
     if CLIP not in ensure_media(args.media, {CLIP}, generate=True):
         print(f"benchmarks.cluster: {CLIP} is missing", file=sys.stderr)

@@ -22,6 +22,7 @@ import asyncio
 import dataclasses
 import logging
 import os
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -294,7 +295,9 @@ class ShardHandler:
             spec = await self.steps.capture_spec(job, scratch)
             spec = dataclasses.replace(spec, known_duration_ms=plan.duration_ms)
             task = ShardSpec(spec, shard.number, shard.start_index, shard.stop_index)
+            started = time.perf_counter()
             result = await asyncio.wrap_future(self.executors.submit(capture_shard, task))
+            captured = time.perf_counter()
             # a prefix of this attempt's own: a late duplicate of the shard never writes over this one
             prefix = f"{SCRATCH_PREFIX}/{job.job_id}/shard-{shard.number:03d}-{uuid.uuid4().hex[:12]}"
             stored, files = _as_stored(result, prefix)
@@ -303,6 +306,13 @@ class ShardHandler:
                 [Put(ObjectRef(bucket, key), SCRATCH_CONTENT_TYPE, path=path) for path, key in files],
                 self.settings.worker.upload_concurrency,
             )
+        log.info(
+            "shard %s captured in %.2f s, stored in %.2f s",
+            shard.shard_id,
+            captured - started,
+            time.perf_counter() - captured,
+            extra={"action": "shard_captured", "job_id": job.job_id, "pid": result.pid},
+        )
         row = dataclasses.replace(stored, worker=self.owner).to_json()
         return StoredShard(row, tuple(key for _, key in files))
 
