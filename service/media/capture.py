@@ -2,7 +2,8 @@
 
 `capture(spec)` opens the input once, plans the target times, picks a frame per target (keyframe-packet
 for `intra`, exact frame for `normal`), applies the black-frame rules, renders at the output size and
-writes images / sprite sheets / storyboards into `spec.scratch_dir`. Library errors are translated here into
+writes images / sprite sheets / storyboards into `spec.scratch_dir`. Rendering and the sink run on an
+output thread beside the picker (`overlap.py`): image N is encoded while frame N+1 decodes. Library errors are translated here into
 service errors with one string argument, because they cross the process boundary by pickling.
 
 The pieces are public because a job in shards (`shards.py`) runs them apart: `pick_all` over a shard's

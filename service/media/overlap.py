@@ -2,12 +2,17 @@
 
 A keyframe job is one 1080p keyframe decode (~7-8 ms) and one image's output (~6 ms: scale 0.5-1 ms,
 JPEG 5 ms) per image. Both release the GIL (FFmpeg decoding and swscale, Pillow's encoders), so on two
-cores they overlap: 60 keyframes every 10 s of a 1080p clip went from 0.94 to 0.6 s wall.
+cores they overlap: 60 keyframes every 10 s of a 10-min 1080p clip went from 0.94-1.08 to 0.50-0.53 s
+wall in one process, a 10x6 sprite of them from 0.66-0.70 to 0.47 s, which is the keyframe decodes alone.
 
-One task at a time: the next one waits for the one before, so the memory a capture holds stays what the
-model says (`domain/memory.py`): one output image, and the frame being output is the one the picker
-keeps anyway (the last keyframe, or the frame at or before the last target). The sink is called from the
-output thread only, in submission order.
+The same path without the thread (rgb0, one scaler) was slower than the old one: glibc's main heap gave
+the 8 MB rgb0 and image blocks back to the kernel after every image (about 4000 page faults an image);
+the output thread's heap keeps them.
+
+One task at a time: the next one waits for the one before, so a capture still holds one output image
+(`domain/memory.py`). The frame being output is the one the picker kept for the last target; while its
+task overlaps the next decode, that is one decoded frame more for a moment (peak RSS of the 1080p
+benchmark cases: +2-3 MB). The sink is called from the output thread only, in submission order.
 """
 
 from __future__ import annotations
