@@ -2,7 +2,8 @@
 
 `capture(spec)` opens the input once, plans the target times, picks a frame per target (keyframe-packet
 for `intra`, exact frame for `normal`), applies the black-frame rules, renders at the output size and
-writes images / sprite sheets / storyboards into `spec.scratch_dir`. Library errors are translated here into
+writes images / sprite sheets / storyboards into `spec.scratch_dir`. Rendering and the sink run on an
+output thread beside the picker (`overlap.py`): image N is encoded while frame N+1 decodes. Library errors are translated here into
 service errors with one string argument, because they cross the process boundary by pickling.
 
 The pieces are public because a job in shards (`shards.py`) runs them apart: `pick_all` over a shard's
@@ -23,10 +24,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import partial
 from typing import Protocol, TypeVar
 
 import av
 import av.logging
+import av.video.frame
+from av.video.reformatter import VideoReformatter
 from PIL import Image
 
 from service.domain.image_formats import format_of
@@ -50,6 +54,7 @@ from service.media.compose import display_size, output_size, render
 from service.media.decode import FramePicker, Picked
 from service.media.images import Encoder, jpeg
 from service.media.outputs import OnCell, Shot, SingleImages, SpriteSheets
+from service.media.overlap import Overlap
 from service.media.source import Source, content_bad, open_source
 from service.media.timing import Target, plan, slot_interval_ms
 
@@ -157,34 +162,43 @@ def pick_all(
     sar = src.stream.sample_aspect_ratio
     picks = Picks([], [], None, picker)
     last_key: int | None = None
-    for n, target in enumerate(targets, start=1):
-        then_ms = targets[n].ms if n < len(targets) else None
-        picked = _pick(picker, cfg.frame_type, target, then_ms)
-        if picked is None:
-            picks.dropped.append(DroppedSlot(target.index, target.ms, "unreadable"))
-        elif cfg.frame_type is FrameType.INTRA and picked.pts == last_key:
-            # ICE emits one image per keyframe: a slot whose keyframe was already used produces nothing
-            picks.dropped.append(DroppedSlot(target.index, target.ms, "no_keyframe"))
-        else:
-            last_key = picked.pts
-            picks.keys.append(picked.pts)
-            if target.index == 0 and first_rule is not None:
-                picked = _replace_black(picker, picked, first_rule, 0, FIRST_FRAME_WINDOW_MS)
-            elif all_rule is not None:
-                picked = _replace_black(picker, picked, all_rule, target.ms - step_ms / 2, target.ms + step_ms / 2)
-            if picks.size is None:
-                picks.size = output_size or output_size_of(picked, sar, cfg)
-                _check_fits(spec, src, picks.size, sink.sheet_size(picks.size))
-            # the rendered image is dropped as soon as the sink has it (a full-size RGB frame is large)
-            sink.add(
-                Shot(target.index, target.ms, src.ms_of(picked.pts), picked.keyframe),
-                render(picked.frame, sink.render_size(picks.size)),
-            )
-        # let the frame go before the next pick decodes another
-        picked = None
-        if progress is not None:
-            progress(n, len(targets))
+    # one scaler for the job's images, used by the output thread only (`compose.render`)
+    scaler = VideoReformatter()
+    with Overlap() as output:
+        for n, target in enumerate(targets, start=1):
+            then_ms = targets[n].ms if n < len(targets) else None
+            picked = _pick(picker, cfg.frame_type, target, then_ms)
+            if picked is None:
+                picks.dropped.append(DroppedSlot(target.index, target.ms, "unreadable"))
+            elif cfg.frame_type is FrameType.INTRA and picked.pts == last_key:
+                # ICE emits one image per keyframe: a slot whose keyframe was already used produces nothing
+                picks.dropped.append(DroppedSlot(target.index, target.ms, "no_keyframe"))
+            else:
+                last_key = picked.pts
+                picks.keys.append(picked.pts)
+                if target.index == 0 and first_rule is not None:
+                    picked = _replace_black(picker, picked, first_rule, 0, FIRST_FRAME_WINDOW_MS)
+                elif all_rule is not None:
+                    window = (target.ms - step_ms / 2, target.ms + step_ms / 2)
+                    picked = _replace_black(picker, picked, all_rule, *window)
+                if picks.size is None:
+                    picks.size = output_size or output_size_of(picked, sar, cfg)
+                    _check_fits(spec, src, picks.size, sink.sheet_size(picks.size))
+                shot = Shot(target.index, target.ms, src.ms_of(picked.pts), picked.keyframe)
+                # rendered and handed to the sink on the output thread while the next frame decodes;
+                # the image is dropped as soon as the sink has it (a full-size RGB frame is large)
+                output.submit(partial(_output, sink, shot, picked.frame, sink.render_size(picks.size), scaler))
+            # let the frame go before the next pick decodes another (the output task holds it until done)
+            picked = None
+            if progress is not None:
+                progress(n, len(targets))
     return picks
+
+
+def _output(
+    sink: Sink, shot: Shot, frame: av.video.frame.VideoFrame, size: tuple[int, int], scaler: VideoReformatter
+) -> None:
+    sink.add(shot, render(frame, size, scaler))
 
 
 def output_size_of(picked: Picked, sar: Fraction | None, cfg: SnapshotConfig) -> tuple[int, int]:

@@ -1,7 +1,16 @@
 """Frame → Pillow image at the output size (FFmpeg's scaler, rotation, SAR) and sprite sheet layout.
 
-Scaling goes through swscale (`frame.reformat`) on the coded frame and `Image.frombuffer` over the
-rgb24 plane; `frame.to_image()` costs ~11 ms per 1080p frame in PyAV 18 (engine-performance.md pitfall 2).
+Scaling goes through swscale (`frame.reformat`) on the coded frame and Pillow reads the scaler's plane;
+`frame.to_image()` costs ~11 ms per 1080p frame in PyAV 18 (engine-performance.md pitfall 2).
+
+Measured on a 1080p H.264 keyframe (2 cores, PyAV 18.1, Pillow 13), per image:
+- the scaler's context: a frame's own `reformat` builds one per frame (filters, slice threads); a
+  `VideoReformatter` kept for the job reuses it: 1.8 -> 1.1 ms for a 160x90 cell, 0.9 -> 0.5 ms at 1080p;
+- unscaled, swscale writes rgb0 (RGB plus a pad byte) with the very pixels of rgb24, and Pillow keeps RGB
+  4 bytes a pixel, so reading rgb0 is a copy where rgb24 is an unpack: 2.0 -> 0.9 ms at 1080p. Scaled, the
+  two differ by about 0.5/255 (swscale rounds its rgb0 output path otherwise), so scaled output stays rgb24;
+- encoding JPEG straight from YCbCr (sws to yuvj444p, `Image.merge("YCbCr")`) costs more, not less:
+  the yuvj444p pass is 2.5-3.3 ms and libjpeg's YCbCr input 7.3 ms against 5.2 ms from RGB.
 """
 
 from __future__ import annotations
@@ -10,6 +19,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import av.video.frame
+from av.video.reformatter import VideoReformatter
 from PIL import Image
 
 from service.domain.models import SpriteConfig
@@ -60,19 +70,32 @@ def output_size(display: tuple[int, int], width: int | None, height: int | None)
     return dw, dh
 
 
-def render(frame: av.video.frame.VideoFrame, size: tuple[int, int]) -> Image.Image:
-    """The frame scaled to `size` (display orientation) as an RGB image; one swscale pass."""
+def render(
+    frame: av.video.frame.VideoFrame, size: tuple[int, int], reformatter: VideoReformatter | None = None
+) -> Image.Image:
+    """The frame scaled to `size` (display orientation) as an RGB image; one swscale pass.
+
+    `reformatter`: a scaler kept for the job (faster; used by one thread at a time), else the frame's own.
+    """
     rotation = rotation_of(frame)
     width, height = size
     coded = (height, width) if rotation in (90, 270) else (width, height)
-    rgb = frame.reformat(width=coded[0], height=coded[1], format="rgb24")
+    scaled = coded != (frame.width, frame.height)
+    fmt = "rgb24" if scaled else "rgb0"
+    if reformatter is None:
+        rgb = frame.reformat(width=coded[0], height=coded[1], format=fmt)
+    else:
+        # one scaler thread: the output runs beside the decoder (`overlap.py`), which has the other core
+        rgb = reformatter.reformat(frame, width=coded[0], height=coded[1], format=fmt, threads=1)
     plane = rgb.planes[0]
-    # a VideoPlane exports the buffer protocol, which Pillow reads; its stubs only name bytes and arrays
-    image = Image.frombuffer("RGB", coded, plane, "raw", "RGB", plane.line_size, 1)  # type: ignore[arg-type]
+    # a VideoPlane exports the buffer protocol, which Pillow reads; its stubs only name bytes and arrays.
+    # frombytes copies (frombuffer would map an RGBX plane and keep the frame's buffer as the image).
+    raw = "RGB" if scaled else "RGBX"
+    image = Image.frombytes("RGB", coded, plane, "raw", raw, plane.line_size, 1)  # type: ignore[arg-type]
     if rotation:
         return image.transpose(_TRANSPOSE[rotation])
-    # frombuffer already copied the pixels: Pillow maps only 1- and 4-byte modes, RGB is unpacked. A second
-    # copy to part the image from the frame would cost 6 ms a 1080p frame for nothing.
+    # the image owns its pixels already: a second copy to part it from the frame would cost 6 ms a 1080p
+    # frame for nothing
     return image
 
 
