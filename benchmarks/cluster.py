@@ -3,9 +3,9 @@
 The scaling table's service rows: `snapshotd api` and `snapshotd worker` processes on this machine's
 PostgreSQL and RabbitMQ (a database and queue names of the run's own, removed after), local storage,
 and one job (by default 600 exact frames of a.mp4, one a second) submitted, then GetSnapshotJob polled
-until it is final. Rows: one worker of one capture process; one worker of two (its own shards, no
-fan-out); one worker of two with the job fanned out through the queue; two workers of one process each
-(fanned out). It prints the wall time from submit to final, the speedup against the first row in the
+until it is final. Rows: one worker of one capture process; one worker of two (its own shards); two
+workers of one process each, without fan-out (the job stays on the worker that took it) and with it
+(SNAPSHOTD_FANOUT_MIN_TARGETS=1: its shards through the queue to both). A worker alone never fans out. It prints the wall time from submit to final, the speedup against the first row in the
 same run, and the job's Stats (shards, processes, workers, frames decoded).
 """
 
@@ -43,7 +43,7 @@ class Row:
 ROWS = {
     "1x1": Row("1 worker × 1 process", 1, 1, 0),
     "1x2": Row("1 worker × 2 processes, its own shards", 1, 2, 0),
-    "1x2-fanout": Row("1 worker × 2 processes, fanned out", 1, 2, 1),
+    "2x1": Row("2 workers × 1 process, no fan-out", 2, 1, 0),
     "2x1-fanout": Row("2 workers × 1 process, fanned out", 2, 1, 1),
 }
 
@@ -72,7 +72,7 @@ async def run_row(env: Environment, row: Row, args: argparse.Namespace, run: int
     ]
     try:
         await api.wait_ready(port)
-        await asyncio.sleep(3)  # the workers' pools are warm and consuming
+        await asyncio.sleep(3 + row.workers)  # every worker's pool is warm and consuming
         query = submit_query(
             f"oss://thumbs/cluster/{row.name.replace(' ', '_')}-{run}/{{Count}}.jpg",
             input_media=f"oss://media/{CLIP}",
@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval", type=int, default=1, help="seconds between them (default 1)")
     parser.add_argument("--runs", type=int, default=3, help="timed runs per row (default 3)")
     parser.add_argument("--rows", default=",".join(ROWS), help=f"rows to run, of {','.join(ROWS)}")
-    parser.add_argument("--fanout-shards", type=int, default=16, help="SNAPSHOTD_FANOUT_SHARDS (default 16)")
+    parser.add_argument("--fanout-shards", type=int, default=32, help="SNAPSHOTD_FANOUT_SHARDS (default 32)")
     parser.add_argument("--log-level", default="WARNING", help="the services' SNAPSHOTD_LOG_LEVEL (default WARNING)")
     parser.add_argument("--keep-logs", type=Path, help="copy the services' logs (every run appended) here")
     args = parser.parse_args(argv)

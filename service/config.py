@@ -128,13 +128,13 @@ class WorkerSettings:
         env="SHARD_MIN_FRAMES",
     )
     fanout_min_targets: int = setting(
-        400,
+        200,
         "a job with at least this many targets, over more GOPs than the worker has capture processes, is cut "
-        "into shards that any worker runs (0: never fan out)",
+        "into shards that any worker runs, when other workers consume the jobs queue (0: never fan out)",
         env="FANOUT_MIN_TARGETS",
     )
     fanout_shards: int = setting(
-        16,
+        32,
         "most shards a job fanned out across workers is cut into (more than the cluster's busy processes lets "
         "the faster ones take more)",
         env="FANOUT_SHARDS",

@@ -148,6 +148,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None, *, h
             log.info("worker stopped before RabbitMQ was reachable")
             return
         stack.push_async_callback(session.connection.close)
+        jobs.peers.session = session
         log.info("worker %s consuming %s with %d processes", owner, settings.amqp.jobs_queue, settings.worker.pool_size)
         await stop.wait()
 

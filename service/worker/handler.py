@@ -38,6 +38,7 @@ from service.worker.attempt import Attempt, Delivery, LeasedStore
 from service.worker.fanout import FANNED_OUT, FannedOut, FanOut
 from service.worker.files import artifact_puts, put_files, scratch_dir
 from service.worker.inputs import probed_asset
+from service.worker.peers import Peers
 from service.worker.pool import ExecutorSlot
 from service.worker.sharded import capture_or_fan_out, shard_rule
 
@@ -67,6 +68,8 @@ class JobHandler:
         self.media = MediaStore(jobs.pool)
         #: big jobs, cut into shards any worker runs
         self.fanout = FanOut(settings, ShardStore(jobs.pool), storage, executors)
+        #: the workers on the jobs queue (its broker session is set once it is open)
+        self.peers = Peers()
 
     async def release(self, job_id: str) -> None:
         """Hand the job back (Processing → Init) for a retry."""
@@ -156,7 +159,9 @@ class JobHandler:
             spec = await self.capture_spec(job, scratch)
             metrics.POOL_BUSY.inc()
             try:
-                rule = shard_rule(self.settings.worker, self.executors, fan_out=True)
+                # across workers only when there are others: alone, its own pool's shards are as fast
+                others = await self.peers.workers() > 1
+                rule = shard_rule(self.settings.worker, self.executors, fan_out=others)
                 captured = await capture_or_fan_out(self.executors, spec, rule, job.job_id)
             finally:
                 metrics.POOL_BUSY.dec()

@@ -112,6 +112,18 @@ class Stack:
         return payload
 
 
+async def wait_for_workers(settings: Settings, count: int, timeout_s: float = 60.0) -> None:
+    """Until `count` workers consume the jobs queue (a job fans out only when it has company)."""
+    async with await aio_pika.connect(settings.amqp.url) as connection:
+        channel = await connection.channel()
+        async with asyncio.timeout(timeout_s):
+            while True:
+                queue = await channel.declare_queue(settings.amqp.jobs_queue, passive=True)
+                if (queue.declaration_result.consumer_count or 0) >= count:
+                    return
+                await asyncio.sleep(0.1)
+
+
 @contextlib.asynccontextmanager
 async def running_api(
     settings: Settings, events_queue: str | None = None

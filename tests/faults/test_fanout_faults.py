@@ -17,7 +17,7 @@ import asyncpg
 import pytest
 
 from service.config import Settings
-from tests.e2e.conftest import Stack, running_api
+from tests.e2e.conftest import Stack, running_api, wait_for_workers
 from tests.faults.conftest import ServiceProcess
 from tests.faults.test_faults import put_local
 from tests.ice import call, submit_params
@@ -88,6 +88,7 @@ async def a_shard_held(
     async with running_api(settings) as (api, events):
         stack = Stack(api, settings, events)
         workers = {worker.pid: worker for worker in (spawn_worker(env), spawn_worker(env))}
+        await wait_for_workers(settings, 2)
         params = submit_params(media="oss://media/gops.mp4", Count=COUNT, FrameType="normal", Interval=0)
         _, body = await call(stack.api, "SubmitSnapshotJob", **params)
         async with asyncio.timeout(60):

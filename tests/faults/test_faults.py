@@ -58,7 +58,8 @@ async def lease_owner(settings: Settings, job_id: str) -> str | None:
 async def test_killed_worker_job_finishes_exactly_once_on_another(
     base_env: dict[str, str], long_clip: Path, spawn_worker
 ) -> None:  # type: ignore[no-untyped-def]
-    env = {**base_env, "SNAPSHOTD_LEASE_S": "5", "SNAPSHOTD_WORKER_PROCESSES": "1"}
+    # the job runs whole on one worker (fanned out, a kill costs a shard only: test_fanout_faults.py)
+    env = {**base_env, "SNAPSHOTD_LEASE_S": "5", "SNAPSHOTD_WORKER_PROCESSES": "1", "SNAPSHOTD_FANOUT_MIN_TARGETS": "0"}
     settings = Settings.from_env(env)
     put_local(settings, "long.mp4", long_clip)
     params = submit_params(media="oss://media/long.mp4", Count=400, FrameType="normal", Interval=0)
