@@ -37,8 +37,14 @@ def parse_shard_id(value: str) -> tuple[str, int]:
 
 
 def dispatch_target(body: Mapping[str, Any]) -> tuple[Dispatch, str]:
-    """(kind, row id) of a dispatch message body; KeyError/TypeError when it names none."""
+    """(kind, row id) of a dispatch message body; KeyError/TypeError/ValueError when it names none (a
+    shard id must read as one: a message no retry can make sense of goes to the dead letters)."""
     for kind in Dispatch:
         if kind.value in body:
-            return kind, str(body[kind.value])
+            target = body[kind.value]
+            if not isinstance(target, str) or not target:
+                raise TypeError(f"the message's {kind.value} is not an id")
+            if kind is Dispatch.SHARD:
+                parse_shard_id(target)
+            return kind, target
     raise KeyError("the message names no job")

@@ -177,7 +177,7 @@ async def _deliver(
     """Run one delivery with the handler of its kind and settle it with the broker by the job's outcome."""
     try:
         kind, job_id = dispatch_target(orjson.loads(message.body))
-    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
         log.error("malformed job message dropped to the dead-letter queue: %r", message.body[:200])
         await message.reject(requeue=False)
         return

@@ -11,12 +11,13 @@ from typing import Any
 
 import jsonschema_rs
 import pytest
+from alibabacloud_ice20201109 import models
 
 from service.api.docs import openapi
 from service.config import Settings
 from service.worker.app import run_worker
 from tests.e2e.conftest import running_stack, wait_for_workers
-from tests.ice import call, submit_params
+from tests.ice import call, sdk_client, submit_params
 from tests.media_factory import make_video
 
 pytestmark = [pytest.mark.pg, pytest.mark.amqp]
@@ -91,6 +92,12 @@ async def run_jobs(
                     if job["Status"] in ("Success", "Fail"):
                         jobs[name] = job
                 await asyncio.sleep(0.02)
+        # the official SDK reads a fanned-out job (its model ignores the extensions, Progress included)
+        client = sdk_client(stack.api.server.port)
+        for name, job_id in ids.items():
+            request = models.GetSnapshotJobRequest(job_id=job_id)
+            seen = (await asyncio.to_thread(client.get_snapshot_job, request)).body.snapshot_job
+            assert (seen.job_id, seen.status, seen.count) == (job_id, "Success", jobs[name]["Count"])
         await stack.stop_worker()
         if second is not None:
             stop.set()

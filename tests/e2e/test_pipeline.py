@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import aio_pika
+import orjson
 import pytest
 from PIL import Image
 
@@ -158,3 +159,25 @@ async def test_same_message_delivered_twice_runs_once(settings: Settings, clip: 
 
     assert (job["Status"], job["Attempts"]) == ("Success", 1)
     assert counts == {body["JobId"]: 1}
+
+
+async def test_a_dispatch_naming_no_row_goes_to_the_dead_letters_once(settings: Settings, clip: Path) -> None:
+    """Messages no retry can make sense of (a shard id that is not one, a job id that is not text) are
+    dead-lettered at once, and the worker goes on with real jobs."""
+    put_local(settings, "media", "clip.mp4", clip)
+    bad = [{"job_shard": "no-number"}, {"job_shard": "job/"}, {"job_id": 42}, {"nothing": "here"}]
+    async with await aio_pika.connect(AMQP_URL) as connection:
+        channel = await connection.channel(publisher_confirms=True)
+        topo = await topology.declare(channel, settings.amqp)
+        async with running_stack(settings) as stack:
+            for n, body in enumerate(bad):
+                await publish_json(topo.jobs_exchange, JOB_ROUTING_KEY, body, timeout_s=5, message_id=f"bad-{n}")
+            _, submitted = await call(stack.api, "SubmitSnapshotJob", **submit_params(Count=1))
+            job = await stack.wait_final(submitted["JobId"])
+        dead = await channel.declare_queue(f"{settings.amqp.jobs_queue}.dead", durable=True, passive=True)
+        bodies = []
+        while (message := await dead.get(no_ack=True, fail=False)) is not None:
+            bodies.append(orjson.loads(message.body))
+
+    assert job["Status"] == "Success"
+    assert sorted(map(str, bodies)) == sorted(map(str, bad))
