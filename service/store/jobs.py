@@ -20,8 +20,9 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import asyncpg
 
-from service.domain.models import JobStatus
+from service.domain.models import JobStatus, ObjectRef
 from service.domain.routing import JOB_ROUTING_KEY
+from service.domain.urls import parse_media_url
 from service.errors import ServiceError
 from service.store.deliveries import add_deliveries
 from service.store.outbox import MessageKind, add_message
@@ -140,6 +141,11 @@ class JobRecord:
         values = {f.name: row[f.name] for f in fields(cls)}
         values["status"] = JobStatus(row["status"])
         return cls(**values)
+
+    @property
+    def output_ref(self) -> ObjectRef:
+        """Output.Media as an object: its bucket holds every file of the job (and a fanned-out job's scratch)."""
+        return parse_media_url(self.output["Media"], "Output.Media")
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,7 +32,6 @@ from typing import Any, Protocol
 
 from service.config import Settings
 from service.domain.models import CaptureResult, CaptureSpec, ObjectRef
-from service.domain.urls import parse_media_url
 from service.media.shards import ShardImage, ShardPlan, ShardResult, ShardSpec, capture_shard
 from service.queue.relay import OutboxRelay
 from service.storage.base import BlobStorage
@@ -114,7 +113,7 @@ class FanOut:
         assembled in the pool, the single images copied to their final keys inside the store."""
         plan = ShardPlan.from_json(job.fanout or {})
         stored = [ShardResult.from_json(row) for row in await self.shards.results(job.job_id)]
-        bucket = parse_media_url(job.output["Media"], "Output.Media").bucket
+        bucket = job.output_ref.bucket
         async with scratch_dir(f"job-{job.job_id}-", self.settings.worker.scratch_dir) as scratch:
             spec = await steps.capture_spec(job, scratch)
             local, in_store = await self._download(bucket, spec, stored)
@@ -163,11 +162,10 @@ class FanOut:
         results = list(await asyncio.gather(*(local(result) for result in stored)))
         return results, in_store
 
-    async def clean(self, job_id: str, output: dict[str, Any]) -> None:
+    async def clean(self, job: JobRecord) -> None:
         """Delete the job's scratch objects (best effort: a failure leaves them, and says so)."""
-        bucket = parse_media_url(output["Media"], "Output.Media").bucket
-        keys = [key for row in await self.shards.results(job_id) for key in stored_keys(row)]
-        await self.delete(bucket, keys)
+        keys = [key for row in await self.shards.results(job.job_id) for key in stored_keys(row)]
+        await self.delete(job.output_ref.bucket, keys)
 
     async def delete(self, bucket: str, keys: Sequence[str]) -> None:
         gate = asyncio.Semaphore(self.settings.worker.upload_concurrency)
@@ -262,7 +260,7 @@ class ShardHandler:
         outcome, delivery = await attempt.run(lambda: self._capture(job, shard))
         if outcome is None:
             return delivery
-        bucket = parse_media_url(job.output["Media"], "Output.Media").bucket
+        bucket = job.output_ref.bucket
         if isinstance(outcome, JobOutcome):
             failed = await asyncio.shield(self.shards.fail(shard_id, self.owner, outcome, self.steps.completion_event))
             if failed is not None:
@@ -273,7 +271,7 @@ class ShardHandler:
                     outcome.code,
                     extra={"action": "job_finished", "job_id": job.job_id, "status": outcome.status.value},
                 )
-                await self.fanout.clean(job.job_id, job.output)
+                await self.fanout.clean(job)
             return delivery
         done = await asyncio.shield(self.shards.finish(shard_id, self.owner, outcome.result, worker.lease_s))
         log.info("shard %s %s", shard_id, done.value, extra={"action": "shard_finished", "job_id": job.job_id})
@@ -290,7 +288,7 @@ class ShardHandler:
 
     async def _capture(self, job: JobRecord, shard: ShardRecord) -> StoredShard:
         plan = ShardPlan.from_json(job.fanout or {})
-        bucket = parse_media_url(job.output["Media"], "Output.Media").bucket
+        bucket = job.output_ref.bucket
         async with scratch_dir(f"shard-{job.job_id}-{shard.number}-", self.settings.worker.scratch_dir) as scratch:
             spec = await self.steps.capture_spec(job, scratch)
             spec = dataclasses.replace(spec, known_duration_ms=plan.duration_ms)

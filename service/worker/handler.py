@@ -24,7 +24,6 @@ from service.config import Settings
 from service.domain.models import CaptureResult, CaptureSpec, JobStatus
 from service.domain.records import api_names, artifact_record, capture_stats
 from service.domain.snapshot_config import parse_config
-from service.domain.urls import parse_media_url
 from service.events.payloads import JobSummary, final_status, routing_key, snapshot_complete
 from service.media.shards import ShardPlan
 from service.net.ssrf import parse_allow_list
@@ -109,7 +108,7 @@ class JobHandler:
             return delivery
         finished = await asyncio.shield(self._finish(job, outcome))
         if finished is not None and finished.fanout is not None:
-            await self.fanout.clean(job_id, finished.output)
+            await self.fanout.clean(finished)
         metrics.JOB_SECONDS.labels(job.type, outcome.status.value).observe(time.monotonic() - started)
         log.log(
             logging.INFO if outcome.status is JobStatus.SUCCESS else logging.WARNING,
@@ -128,7 +127,7 @@ class JobHandler:
     async def capture_spec(self, job: JobRecord, scratch: str) -> CaptureSpec:
         """What a pool process needs to capture `job` (or a shard of it) into `scratch`."""
         config = parse_config(job.template_config, "TemplateConfig", max_count=self.settings.limits.max_count)
-        output_ref = parse_media_url(job.output["Media"], "Output.Media")
+        output_ref = job.output_ref
         media = job.input["Media"]
         known_duration_ms: int | None = None
         if job.media_id is not None:
@@ -176,7 +175,7 @@ class JobHandler:
         metrics.FRAMES_DECODED.inc(result.frames_decoded)
         metrics.BYTES_READ.inc(result.bytes_read)
         metrics.IMAGES_WRITTEN.inc(result.count)
-        bucket = parse_media_url(job.output["Media"], "Output.Media").bucket
+        bucket = job.output_ref.bucket
         puts = artifact_puts(bucket, result.artifacts)
         await put_files(self.storage, puts, self.settings.worker.upload_concurrency)
         return JobOutcome(

@@ -72,7 +72,6 @@ async def capture_or_fan_out(
     first = await asyncio.wrap_future(pool.submit(capture_or_plan, spec, rule))
     if isinstance(first, CaptureResult) or first.fan_out:
         return first
-    # the shards take the duration from the plan: a Matroska file's end is not measured again
     shards = shard_specs(spec, first)
     results = await _all(pool, shards)
     result = await assemble_shards(pool, spec, first, shards, results)

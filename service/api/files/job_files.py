@@ -17,7 +17,6 @@ from service.api.files.serve import request_origin
 from service.api.keys import DELIVERY
 from service.domain.image_formats import BY_EXTENSION, extension
 from service.domain.models import ObjectRef
-from service.domain.urls import parse_media_url
 from service.media.naming import STORYBOARD_SUFFIXES
 from service.store.jobs import JobRecord
 
@@ -52,7 +51,7 @@ class JobFiles:
                 storyboards[STORYBOARD_FORMATS[ext]] = key
                 stream_inf = stream_inf or artifact.get("StreamInf", "")
         images.sort()
-        return cls(parse_media_url(job.output["Media"], "Output.Media").bucket, images, storyboards, stream_inf)
+        return cls(job.output_ref.bucket, images, storyboards, stream_inf)
 
 
 def signer(request: web.Request, bucket: str, expires: int) -> Sign:
