@@ -21,11 +21,18 @@ class Dispatch(StrEnum):
     SNAPSHOT = "job_id"
     PROBE = "probe_job_id"
     SHARD = "job_shard"
+    #: a fanned-out job's scratch objects, deleted after it ended (the net under its assembler's own delete)
+    SCRATCH = "job_scratch"
 
 
 def shard_id(job_id: str, number: int) -> str:
     """A job shard's id in its dispatch message and its lease calls: `<job id>/<number>`."""
     return f"{job_id}/{number}"
+
+
+def scratch_message_id(job_id: str) -> str:
+    """The message id of a fanned-out job's delayed scratch clean-up: one per job, withdrawn by id."""
+    return f"{job_id}/scratch"
 
 
 def parse_shard_id(value: str) -> tuple[str, int]:

@@ -21,7 +21,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import asyncpg
 
 from service.domain.models import JobStatus, ObjectRef
-from service.domain.routing import JOB_ROUTING_KEY
+from service.domain.routing import JOB_ROUTING_KEY, Dispatch, scratch_message_id
 from service.domain.urls import parse_media_url
 from service.errors import ServiceError
 from service.store.deliveries import add_deliveries
@@ -250,6 +250,10 @@ async def list_page(pool: asyncpg.Pool, table: str, query: JobFilter, from_row: 
     return JobPage(jobs, after)
 
 
+#: how long after a fanned-out job ends its scratch objects are deleted again, by any worker
+SCRATCH_CLEANUP_DELAY_S = 60.0
+
+
 async def finish_job(
     connection: Connection, job_id: str, owner: str | None, outcome: JobOutcome, event: Callable[[JobRecord], Event]
 ) -> JobRecord | None:
@@ -274,7 +278,23 @@ async def finish_job(
     routing_key, body, message_id = event(finished)
     await add_message(connection, MessageKind.EVENT, routing_key, body, message_id=message_id)
     await add_deliveries(connection, finished.job_id, finished.user_data, body, message_id)
+    if finished.fanout is not None:
+        # the net under the assembler's own delete of the shards' scratch objects, should it die first;
+        # withdrawn once that delete succeeded
+        await add_scratch_cleanup(connection, job_id, SCRATCH_CLEANUP_DELAY_S)
     return finished
+
+
+async def add_scratch_cleanup(connection: Connection, job_id: str, delay_s: float) -> None:
+    """Queue the deletion of a fanned-out job's scratch objects by any worker, `delay_s` from now."""
+    await add_message(
+        connection,
+        MessageKind.DISPATCH,
+        JOB_ROUTING_KEY,
+        {Dispatch.SCRATCH.value: job_id},
+        message_id=scratch_message_id(job_id),
+        delay_s=delay_s,
+    )
 
 
 @store_methods

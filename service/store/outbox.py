@@ -19,8 +19,12 @@ from service.store.pool import database_errors
 from service.store.sql import Connection
 
 INSERT_MESSAGE = """
-INSERT INTO outbox (kind, routing_key, body, priority, message_id) VALUES ($1, $2, $3, $4, $5)
+INSERT INTO outbox (kind, routing_key, body, priority, message_id, available_at)
+VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6))
 """
+
+#: a message not yet published is withdrawn (a delayed safety net whose work got done another way)
+WITHDRAW_MESSAGE = "DELETE FROM outbox WHERE kind = $1 AND message_id = $2"
 
 TAKE_BATCH = """
 SELECT id, kind, routing_key, body, priority, message_id FROM outbox
@@ -117,9 +121,11 @@ async def add_message(
     *,
     message_id: str,
     priority: int = 0,
+    delay_s: float = 0.0,
 ) -> None:
-    """Queue a message for publishing; call inside the transaction of the change it announces."""
-    await connection.execute(INSERT_MESSAGE, kind.value, routing_key, body, priority, message_id)
+    """Queue a message for publishing (`delay_s` from now); call inside the transaction of the change it
+    announces."""
+    await connection.execute(INSERT_MESSAGE, kind.value, routing_key, body, priority, message_id, delay_s)
 
 
 @database_errors

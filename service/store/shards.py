@@ -23,8 +23,9 @@ from typing import Any
 
 import asyncpg
 
-from service.domain.routing import JOB_ROUTING_KEY, Dispatch, parse_shard_id, shard_id
+from service.domain.routing import JOB_ROUTING_KEY, Dispatch, parse_shard_id, scratch_message_id, shard_id
 from service.store.jobs import Event, JobOutcome, JobRecord, finish_job
+from service.store.outbox import WITHDRAW_MESSAGE, MessageKind
 from service.store.pool import store_methods
 
 #: the planner hands the job to its shards: no lease (nothing to renew while they run), the plan kept
@@ -218,6 +219,10 @@ class ShardStore:
     async def hand_back_assembly(self, job_id: str, owner: str, delay_s: float) -> None:
         """The job's assembly failed and may be retried: back to Init, dispatched again `delay_s` from now."""
         await self.pool.execute(RELEASE_AND_DISPATCH_JOB, job_id, owner, JOB_ROUTING_KEY, delay_s)
+
+    async def withdraw_scratch_cleanup(self, job_id: str) -> None:
+        """The job's scratch objects are gone: its delayed clean-up (`finish_job`) has nothing left to do."""
+        await self.pool.execute(WITHDRAW_MESSAGE, MessageKind.DISPATCH.value, scratch_message_id(job_id))
 
     async def return_to_shards(self, job_id: str, owner: str) -> None:
         """Give up the lease of a fanned-out job whose shards are not all done: they finish it."""

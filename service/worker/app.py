@@ -44,7 +44,7 @@ from service.store.pool import create_pool
 from service.store.probe_jobs import ProbeJobStore
 from service.worker import heartbeat
 from service.worker.attempt import Delivery
-from service.worker.fanout import ShardHandler
+from service.worker.fanout import ScratchHandler, ShardHandler
 from service.worker.handler import JobHandler
 from service.worker.pool import ExecutorSlot
 from service.worker.probe import ProbeHandler
@@ -123,6 +123,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None, *, h
                 settings, ProbeJobStore(pool), MediaStore(pool), storage, relay, executors, owner
             ),
             Dispatch.SHARD: ShardHandler(settings, jobs.jobs, jobs.fanout, relay, executors, owner, jobs),
+            Dispatch.SCRATCH: ScratchHandler(jobs.jobs, jobs.fanout),
         }
         in_flight: set[asyncio.Task[None]] = set()
 

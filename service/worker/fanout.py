@@ -31,7 +31,7 @@ from enum import Enum
 from typing import Any, Protocol
 
 from service.config import Settings
-from service.domain.models import CaptureResult, CaptureSpec, ObjectRef
+from service.domain.models import CaptureResult, CaptureSpec, JobStatus, ObjectRef
 from service.media.shards import ShardImage, ShardPlan, ShardResult, ShardSpec, capture_shard
 from service.queue.relay import OutboxRelay
 from service.storage.base import BlobStorage
@@ -163,11 +163,14 @@ class FanOut:
         return results, in_store
 
     async def clean(self, job: JobRecord) -> None:
-        """Delete the job's scratch objects (best effort: a failure leaves them, and says so)."""
+        """Delete the job's scratch objects. Once every one is gone the job's delayed clean-up is
+        withdrawn; a failure leaves them, says so, and leaves that clean-up to try again."""
         keys = [key for row in await self.shards.results(job.job_id) for key in stored_keys(row)]
-        await self.delete(job.output_ref.bucket, keys)
+        if await self.delete(job.output_ref.bucket, keys):
+            await self.shards.withdraw_scratch_cleanup(job.job_id)
 
-    async def delete(self, bucket: str, keys: Sequence[str]) -> None:
+    async def delete(self, bucket: str, keys: Sequence[str]) -> bool:
+        """Delete these objects; False (and a warning) when some are left."""
         gate = asyncio.Semaphore(self.settings.worker.upload_concurrency)
 
         async def remove(key: str) -> None:
@@ -185,6 +188,7 @@ class FanOut:
                 failures[0],
                 extra={"action": "scratch_left"},
             )
+        return not failures
 
 
 def stored_keys(row: dict[str, Any]) -> list[str]:
@@ -209,6 +213,24 @@ class AssemblyLease:
 
     async def release(self, job_id: str, owner: str) -> None:
         await self.shards.hand_back_assembly(job_id, owner, ASSEMBLY_RETRY_DELAY_S)
+
+
+class ScratchHandler:
+    """Deletes an ended fanned-out job's scratch objects: the delayed net under its assembler's own
+    delete (`finish_job` queues it), for an assembler that died in between."""
+
+    def __init__(self, jobs: JobStore, fanout: FanOut) -> None:
+        self.jobs, self.fanout = jobs, fanout
+
+    async def handle(self, job_id: str) -> Delivery:
+        job = await self.jobs.get(job_id)
+        # a deleted job took its shard rows, and with them the names of its objects
+        if job is not None and job.fanout is not None and job.status in (JobStatus.SUCCESS, JobStatus.FAIL):
+            await self.fanout.clean(job)
+        return Delivery.ACK
+
+    async def release(self, job_id: str) -> None:
+        """Nothing is leased: a clean-up cut short by shutdown is redelivered and starts again."""
 
 
 class ShardHandler:
@@ -282,9 +304,28 @@ class ShardHandler:
         if done is ShardFinish.LAST:
             assembling = await self.jobs.get(job.job_id)
             if assembling is not None:
-                # the job's own fate is recorded on its row; this shard's delivery is done either way
-                await self.steps.run_claimed(assembling, AssemblyLease(self.jobs, self.shards))
+                await self._assemble(assembling)
         return Delivery.ACK
+
+    async def _assemble(self, job: JobRecord) -> None:
+        """Assemble the job whose last shard this worker finished. Its fate is recorded on its row; this
+        shard's delivery is done either way."""
+        lease = AssemblyLease(self.jobs, self.shards)
+        try:
+            await self.steps.run_claimed(job, lease)
+        except asyncio.CancelledError:
+            # Shutdown ran out of grace mid-assembly. Handing back the shard gives back nothing (it is
+            # done): hand back the job, dispatched at once, so another worker assembles it now rather
+            # than after its lease expires.
+            try:
+                await asyncio.shield(self.shards.hand_back_assembly(job.job_id, self.owner, 0.0))
+                self.relay.poke()
+                log.info("assembly handed back on shutdown", extra={"action": "job_retry", "job_id": job.job_id})
+            except Exception as exc:
+                log.warning(
+                    "could not hand back the assembly of %s; its lease will expire instead: %r", job.job_id, exc
+                )
+            raise
 
     async def _capture(self, job: JobRecord, shard: ShardRecord) -> StoredShard:
         plan = ShardPlan.from_json(job.fanout or {})

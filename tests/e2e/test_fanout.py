@@ -15,7 +15,10 @@ from alibabacloud_ice20201109 import models
 
 from service.api.docs import openapi
 from service.config import Settings
+from service.store.jobs import add_scratch_cleanup
+from service.store.pool import create_pool
 from service.worker.app import run_worker
+from service.worker.fanout import stored_keys
 from tests.e2e.conftest import running_stack, wait_for_workers
 from tests.ice import call, sdk_client, submit_params
 from tests.media_factory import make_video
@@ -98,12 +101,37 @@ async def run_jobs(
             request = models.GetSnapshotJobRequest(job_id=job_id)
             seen = (await asyncio.to_thread(client.get_snapshot_job, request)).body.snapshot_job
             assert (seen.job_id, seen.status, seen.count) == (job_id, "Success", jobs[name]["Count"])
+        if second is not None:
+            await a_scratch_left_by_a_dead_assembler_is_deleted(settings, ids["exact"])
         await stack.stop_worker()
         if second is not None:
             stop.set()
             await second
         counts = await stack.count_events(set(ids.values()))
     return jobs, progress, counts
+
+
+async def a_scratch_left_by_a_dead_assembler_is_deleted(settings: Settings, job_id: str) -> None:
+    """An assembler that died between the job's finish and its delete of the scratch objects: they are
+    back where its shards put them, and the job's delayed clean-up comes due. Any worker deletes them."""
+    pool = await create_pool(settings.database)
+    try:
+        async with pool.acquire() as connection:
+            # the assembler's own delete withdrew every ended job's delayed clean-up
+            assert not await connection.fetch("SELECT 1 FROM outbox WHERE body ? 'job_scratch'")
+            rows = await connection.fetch("SELECT result FROM job_shards WHERE job_id = $1", job_id)
+            root = Path(settings.storage.root) / "thumbs"
+            left = [root / key for row in rows for key in stored_keys(row["result"])]
+            for path in left:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(b"left behind")
+            await add_scratch_cleanup(connection, job_id, 0.0)
+    finally:
+        await pool.close()
+    assert left
+    async with asyncio.timeout(30):
+        while any(path.exists() for path in left):
+            await asyncio.sleep(0.05)
 
 
 def files_of(settings: Settings, job: dict[str, Any]) -> dict[str, bytes]:

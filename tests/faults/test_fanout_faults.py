@@ -155,3 +155,61 @@ async def test_a_shards_worker_that_comes_back_late_cannot_overwrite(
     assert {key: (Path(settings.storage.root) / "thumbs" / key).read_bytes() for key in stored} == files
     assert counts == {held.job_id: 1}
     assert not scratch_files(settings)
+
+
+async def test_a_worker_stopped_while_it_assembles_hands_the_job_to_another_at_once(
+    base_env: dict[str, str], gop_clip: Path, spawn_worker: Callable[[dict[str, str]], ServiceProcess]
+) -> None:
+    # a lease far longer than the test may wait: only a hand-back, not its expiry, can finish the job
+    env = {**fanout_env(base_env), "SNAPSHOTD_LEASE_S": "120", "SNAPSHOTD_SHUTDOWN_GRACE_S": "0"}
+    settings = Settings.from_env(env)
+    put_local(settings, "gops.mp4", gop_clip)
+    async with running_api(settings) as (api, events):
+        stack = Stack(api, settings, events)
+        workers = [spawn_worker(env), spawn_worker(env)]
+        await wait_for_workers(settings, 2)
+        # a sprite job of big cells: its assembly (download every cell, fill and encode three large
+        # sheets) lasts long enough to be stopped in
+        params = submit_params(
+            media="oss://media/gops.mp4",
+            output="oss://thumbs/sheets/{TileCount}.jpg",
+            template_id="S00000002-000003",
+            Count=COUNT,
+            FrameType="normal",
+            Interval=0,
+            Width=480,
+            Columns=10,
+            Lines=10,
+        )
+        _, body = await call(stack.api, "SubmitSnapshotJob", **params)
+        job_id = body["JobId"]
+        async with asyncio.timeout(120):
+            while not (assembler := [w for w in workers if re.search(rf"shard {job_id}/\d+ last", w.output())]):
+                await asyncio.sleep(0.005)
+        # a rollout's SIGTERM with no grace left, delivered while the assembler is mid-assembly
+        stopped = assembler[0]
+        os.killpg(stopped.pid, signal.SIGSTOP)
+        stopped.process.send_signal(signal.SIGTERM)
+        os.killpg(stopped.pid, signal.SIGCONT)
+        handed_back = asyncio.get_running_loop().time()
+        assert await asyncio.to_thread(stopped.process.wait, 30) == 0
+        job = await stack.wait_final(job_id, timeout_s=60)
+        waited_s = asyncio.get_running_loop().time() - handed_back
+        # its scratch objects go right after the job's finish, before the worker is stopped (no grace)
+        async with asyncio.timeout(30):
+            while scratch_files(settings):
+                await asyncio.sleep(0.05)
+        [other] = [w for w in workers if w is not stopped]
+        assert other.terminate() == 0
+        counts = await stack.count_events({job_id})
+
+    assert "assembly handed back on shutdown" in stopped.output()
+    assert (job["Status"], job["Count"]) == ("Success", COUNT), job
+    assert [image["Index"] for image in job["Images"]] == list(range(COUNT))
+    sheets = {image["Key"]: image["Bytes"] for image in job["Images"]}
+    assert sorted(sheets) == ["sheets/00001.jpg", "sheets/00002.jpg", "sheets/00003.jpg"]
+    for key, size in sheets.items():
+        assert (Path(settings.storage.root) / "thumbs" / key).stat().st_size == size
+    assert job["Progress"] == {"Done": SHARDS, "Total": SHARDS}
+    assert waited_s < 60  # far inside the 120 s lease
+    assert counts == {job_id: 1}

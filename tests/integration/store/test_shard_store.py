@@ -11,8 +11,8 @@ import pytest
 from service.config import DatabaseSettings
 from service.domain.models import JobStatus
 from service.errors import MediaContentBad
-from service.store.jobs import JobOutcome, JobStore
-from service.store.outbox import requeue_expired_leases
+from service.store.jobs import SCRATCH_CLEANUP_DELAY_S, JobOutcome, JobStore
+from service.store.outbox import requeue_expired_leases, take_batch
 from service.store.pool import create_pool
 from service.store.shards import ShardFinish, ShardStore
 from tests.integration.store.test_job_store import event, new_job, outbox
@@ -165,3 +165,41 @@ async def test_a_fanned_out_job_whose_assembler_died_is_assembled_by_the_next_cl
     job = await jobs.get(job_id)
     dispatches = [d for d in await outbox(jobs, "dispatch") if d["body"] == {"job_id": job_id}]
     assert job is not None and job.status is JobStatus.INIT and len(dispatches) >= 2
+
+
+async def scratch_cleanups(jobs: JobStore, job_id: str) -> list[float]:
+    """Seconds until each of the job's queued scratch clean-ups comes due."""
+    rows = await jobs.pool.fetch(
+        "SELECT extract(epoch FROM available_at - now()) AS due_in FROM outbox WHERE body = $1",
+        {"job_scratch": job_id},
+    )
+    return [float(row["due_in"]) for row in rows]
+
+
+async def test_an_ended_fanned_out_job_queues_one_delayed_scratch_cleanup_until_it_is_withdrawn(
+    stores: tuple[JobStore, ShardStore],
+) -> None:
+    jobs, shards = stores
+    succeeded, failed = await fanned_out(jobs, shards, 1), await fanned_out(jobs, shards, 2)
+    assert await shards.claim(f"{succeeded}/0", "w", 60) is not None
+    assert await shards.finish(f"{succeeded}/0", "w", {}, 60) is ShardFinish.LAST
+    assert await scratch_cleanups(jobs, succeeded) == []  # not before the job ends
+    assert await jobs.finish(succeeded, "w", JobOutcome(JobStatus.SUCCESS, count=1), event) is not None
+    assert await shards.claim(f"{failed}/0", "w", 60) is not None
+    assert await shards.fail(f"{failed}/0", "w", JobOutcome.failed(MediaContentBad("bad")), event) is not None
+
+    for job_id in (succeeded, failed):
+        [due_in] = await scratch_cleanups(jobs, job_id)
+        assert SCRATCH_CLEANUP_DELAY_S - 5 < due_in <= SCRATCH_CLEANUP_DELAY_S
+    # the relay takes only what is due: the clean-up waits for the assembler's own delete
+    async with jobs.pool.acquire() as connection, connection.transaction():
+        assert not [m for m in await take_batch(connection, 100) if "job_scratch" in m.body]
+    await shards.withdraw_scratch_cleanup(succeeded)
+    assert await scratch_cleanups(jobs, succeeded) == []
+    assert len(await scratch_cleanups(jobs, failed)) == 1
+    # a plain job queues none
+    plain = new_job()
+    await jobs.submit(plain)
+    assert await jobs.claim(plain.job_id, "w", 60) is not None
+    assert await jobs.finish(plain.job_id, "w", JobOutcome(JobStatus.SUCCESS, count=1), event) is not None
+    assert await scratch_cleanups(jobs, plain.job_id) == []
