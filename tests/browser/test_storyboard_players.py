@@ -162,7 +162,10 @@ def cue_at(cues: list[StoredCue], time: float) -> int:
 
 def check_page_log(page: dict[str, Any], api_origins: set[str]) -> None:
     """Nothing failed, and every cross-origin answer the page needed carried CORS headers."""
-    assert page["failures"] == [], page["failures"]
+    # a video element cancels its own range read when it seeks or reloads (net::ERR_ABORTED): that is
+    # the browser changing its mind, not an answer that failed
+    failures = [f for f in page["failures"] if (f["type"], f["error"]) != ("media", "net::ERR_ABORTED")]
+    assert failures == [], failures
     assert page["console"] == [], page["console"]
     delivered = [r for r in page["responses"] if origin_of(r["url"]) in api_origins]
     assert delivered, "the page fetched nothing from the API or the store"
