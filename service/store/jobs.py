@@ -13,7 +13,7 @@ only succeeds for the lease owner of a Processing job.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
@@ -24,37 +24,52 @@ from service.domain.models import JobStatus, ObjectRef
 from service.domain.routing import JOB_ROUTING_KEY, Dispatch, scratch_message_id
 from service.domain.urls import parse_media_url
 from service.errors import ServiceError
+from service.store.coalesce import Coalescer
 from service.store.deliveries import add_deliveries
 from service.store.outbox import MessageKind, add_message
-from service.store.pool import store_methods
+from service.store.pool import DATABASE_DOWN, store_methods
 from service.store.sql import Connection
 
 #: what a finished job announces: (routing key, body, message id)
 Event = tuple[str, dict[str, Any], str]
 
-#: One statement, one round trip: lock the pipeline (the named one, or the default) FOR KEY SHARE so a
-#: concurrent pause/resume or delete (which lock it FOR UPDATE) is ordered before or after this
-#: submission; insert the job at the pipeline's priority; queue its dispatch if the pipeline is Active
-#: and the job's media asset (if it names one) is not still probing. The asset is read FOR SHARE, which
+#: One statement, one round trip, one commit for every submission of a batch (`store/coalesce.py`): lock
+#: the pipelines named (and the default one, for the submissions naming none) FOR KEY SHARE so a
+#: concurrent pause/resume or delete (which lock it FOR UPDATE) is ordered before or after these
+#: submissions; insert each job at its pipeline's priority; queue its dispatch if the pipeline is Active
+#: and the job's media asset (if it names one) is not still probing. The assets are read FOR SHARE, which
 #: orders this against the probe's finish (`store/probe_jobs.py`): a job held here is dispatched there.
-#: No row back means no such (live) pipeline.
-SUBMIT_JOB = """
-WITH pipeline AS (
-    SELECT pipeline_id, priority, status FROM pipelines
-    WHERE deleted_at IS NULL AND CASE WHEN $8::text IS NULL THEN is_default ELSE pipeline_id = $8 END
+#: A submission with no row back named no such (live) pipeline.
+SUBMIT_JOBS = """
+WITH submitted AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::jsonb[], $6::text[],
+                         $7::jsonb[], $8::text[], $9::text[], $10::text[], $11::text[])
+        AS s(job_id, name, type, input, output, template_id, template_config, pipeline_ref, user_data,
+             trigger_source, media_id)
+), pipeline AS (
+    SELECT pipeline_id, priority, status, is_default FROM pipelines
+    WHERE deleted_at IS NULL
+      AND (pipeline_id IN (SELECT pipeline_ref FROM submitted)
+           OR (is_default AND EXISTS (SELECT 1 FROM submitted WHERE pipeline_ref IS NULL)))
     FOR KEY SHARE
 ), asset AS (
-    SELECT status FROM media WHERE media_id = $12 AND deleted_at IS NULL FOR SHARE
+    SELECT media_id, status FROM media
+    WHERE media_id IN (SELECT media_id FROM submitted) AND deleted_at IS NULL
+    FOR SHARE
 ), job AS (
     INSERT INTO jobs (job_id, name, type, input, output, template_id, template_config,
                       pipeline_id, priority, user_data, trigger_source, media_id)
-    SELECT $1, $2, $3, $4, $5, $6, $7, pipeline_id, priority, $9, $10, $12 FROM pipeline
-    RETURNING job_id, pipeline_id, priority
+    SELECT s.job_id, s.name, s.type, s.input, s.output, s.template_id, s.template_config,
+           p.pipeline_id, p.priority, s.user_data, s.trigger_source, s.media_id
+    FROM submitted s
+    JOIN pipeline p ON CASE WHEN s.pipeline_ref IS NULL THEN p.is_default ELSE p.pipeline_id = s.pipeline_ref END
+    RETURNING job_id, pipeline_id, priority, media_id
 ), dispatch AS (
     INSERT INTO outbox (kind, routing_key, body, priority, message_id)
-    SELECT 'dispatch', $11, jsonb_build_object('job_id', job.job_id), job.priority, job.job_id
+    SELECT 'dispatch', $12, jsonb_build_object('job_id', job.job_id), job.priority, job.job_id
     FROM job JOIN pipeline USING (pipeline_id)
-    WHERE pipeline.status = 'Active' AND NOT EXISTS (SELECT 1 FROM asset WHERE status = 'Init')
+    WHERE pipeline.status = 'Active'
+      AND NOT EXISTS (SELECT 1 FROM asset WHERE asset.media_id = job.media_id AND asset.status = 'Init')
 )
 SELECT job_id FROM job
 """
@@ -297,32 +312,60 @@ async def add_scratch_cleanup(connection: Connection, job_id: str, delay_s: floa
     )
 
 
+async def _outcome(insert: Awaitable[set[str]]) -> bool | Exception:
+    """One submission alone: written, not written (no such pipeline), or its own error."""
+    try:
+        return bool(await insert)
+    except asyncpg.PostgresError as exc:
+        return exc
+
+
 @store_methods
 class JobStore:
     """All SQL touching the jobs table."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
+        self.submissions: Coalescer[NewJob, bool] = Coalescer(self._submit_all)
 
     async def submit(self, job: NewJob) -> bool:
-        """Insert the job and, when its pipeline is active, its dispatch message: one statement. False
-        when its pipeline does not exist (or was deleted): nothing is written then."""
-        inserted = await self.pool.fetchval(
-            SUBMIT_JOB,
-            job.job_id,
-            job.name,
-            job.type,
-            job.input,
-            job.output,
-            job.template_id,
-            job.template_config,
-            job.pipeline_id,
-            job.user_data,
-            job.trigger_source,
-            JOB_ROUTING_KEY,
-            job.media_id,
-        )
-        return inserted is not None
+        """Insert the job and, when its pipeline is active, its dispatch message, in the statement of the
+        next batch of concurrent submissions. False when its pipeline does not exist (or was deleted):
+        nothing is written for it then."""
+        return await self.submissions(job)
+
+    async def _submit_all(self, jobs: list[NewJob]) -> Sequence[bool | Exception]:
+        """One batch in one statement. Should that statement fail for a reason of the data rather than of
+        the database, each submission runs alone, so that only its own fails."""
+        try:
+            inserted = await self._insert(jobs)
+        except DATABASE_DOWN:
+            raise
+        except asyncpg.PostgresError:
+            if len(jobs) == 1:
+                raise
+            return [await _outcome(self._insert([job])) for job in jobs]
+        return [job.job_id in inserted for job in jobs]
+
+    async def _insert(self, jobs: list[NewJob]) -> set[str]:
+        """The ids of the jobs written."""
+        columns = [
+            [getattr(job, name) for job in jobs]
+            for name in (
+                "job_id",
+                "name",
+                "type",
+                "input",
+                "output",
+                "template_id",
+                "template_config",
+                "pipeline_id",
+                "user_data",
+                "trigger_source",
+                "media_id",
+            )
+        ]
+        return {row[0] for row in await self.pool.fetch(SUBMIT_JOBS, *columns, JOB_ROUTING_KEY)}
 
     async def get(self, job_id: str) -> JobRecord | None:
         row = await self.pool.fetchrow(SELECT_JOB, job_id)

@@ -1,18 +1,18 @@
 """Signature nonces shared by every API replica, in PostgreSQL.
 
 A nonce is accepted when it is not remembered, or remembered but expired (taken over in place, so the
-purge of expired rows can be occasional). The checks of concurrent requests are coalesced: while one
-statement is in flight the next requests queue, and go together in the following statement. Under load
-that is one round trip for many requests instead of one each; alone, a request waits for nothing.
+purge of expired rows can be occasional). The checks of concurrent requests are coalesced
+(`store/coalesce.py`): under load, one statement for many requests.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
+from collections.abc import Sequence
 
 import asyncpg
 
+from service.store.coalesce import Coalescer
 from service.store.pool import translated
 
 REMEMBER = """
@@ -34,46 +34,25 @@ class SharedNonces:
     def __init__(self, pool: asyncpg.Pool, window_s: float) -> None:
         self.pool = pool
         self.window_s = window_s
-        self.pending: dict[str, asyncio.Future[bool]] = {}
-        self.flusher: asyncio.Task[None] | None = None
+        #: nonces waiting for their statement: the same nonce twice at once is a replay
+        self.waiting: set[str] = set()
+        self.checks: Coalescer[str, bool] = Coalescer(self._remember_all)
         self.next_purge = 0.0
-        self.statements = 0
 
     async def remember(self, nonce: str) -> bool:
         """Record `nonce` for the window; False if it was seen within its window already."""
-        if nonce in self.pending:  # the same nonce twice at once: the second is a replay
+        if nonce in self.waiting:
             return False
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self.pending[nonce] = future
-        if self.flusher is None:
-            self.flusher = asyncio.create_task(self._flush())
-        return await future
-
-    async def _flush(self) -> None:
+        self.waiting.add(nonce)
         try:
-            while self.pending:
-                batch, self.pending = self.pending, {}
-                try:
-                    with translated():
-                        if time.monotonic() >= self.next_purge:
-                            self.next_purge = time.monotonic() + PURGE_EVERY_S
-                            await self.pool.execute(PURGE)
-                        accepted = {row[0] for row in await self.pool.fetch(REMEMBER, list(batch), self.window_s)}
-                    self.statements += 1
-                except BaseException as exc:
-                    # PostgreSQL down: every waiting request fails with it (a 503); cancelled: they are too.
-                    for future in batch.values():
-                        if future.done():
-                            continue
-                        if isinstance(exc, Exception):
-                            future.set_exception(exc)
-                        else:
-                            future.cancel()
-                    if not isinstance(exc, Exception):
-                        raise
-                    continue
-                for nonce, future in batch.items():
-                    if not future.done():
-                        future.set_result(nonce in accepted)
+            return await self.checks(nonce)
         finally:
-            self.flusher = None
+            self.waiting.discard(nonce)
+
+    async def _remember_all(self, nonces: list[str]) -> Sequence[bool]:
+        with translated():  # PostgreSQL down: every waiting request fails with it (a 503)
+            if time.monotonic() >= self.next_purge:
+                self.next_purge = time.monotonic() + PURGE_EVERY_S
+                await self.pool.execute(PURGE)
+            accepted = {row[0] for row in await self.pool.fetch(REMEMBER, nonces, self.window_s)}
+        return [nonce in accepted for nonce in nonces]

@@ -9,7 +9,7 @@ not held by a paused pipeline (they are short and snapshot jobs may wait on them
 their priority. `finish` writes, in one transaction: the job's final state, its asset's status and
 probe (when it has an asset), the dispatch of the snapshot jobs that waited for that asset, the
 MediaInfoComplete event and its callback deliveries. The asset's row lock orders a finish against a
-snapshot submission that reads the asset (`store/jobs.py` SUBMIT_JOB): whichever commits second sees
+snapshot submission that reads the asset (`store/jobs.py` SUBMIT_JOBS): whichever commits second sees
 the other, so a waiting job is dispatched exactly by one of them.
 """
 

@@ -32,6 +32,10 @@ async def store(pg_url: str) -> AsyncIterator[JobStore]:
         await pool.close()
 
 
+#: the seeded default pipeline (migration 0003)
+DEFAULT_PIPELINE = "00000000000000000000000000000001"
+
+
 def new_job(**overrides: Any) -> NewJob:
     values: dict[str, Any] = {
         "job_id": uuid.uuid4().hex,
@@ -137,3 +141,53 @@ async def test_a_paused_pipeline_holds_the_dispatch(store: JobStore) -> None:
     got = await store.get(job.job_id)
     assert got is not None and (got.pipeline_id, got.priority) == ("held", 3)
     assert await outbox(store, "dispatch") == []
+
+
+async def test_concurrent_submissions_share_one_statement_each_by_its_own_pipeline_and_asset(store: JobStore) -> None:
+    await store.pool.execute(
+        "INSERT INTO pipelines (pipeline_id, name, speed, priority, status, is_default) VALUES "
+        "('fast', 'f', 'Standard', 9, 'Active', false), ('held', 'h', 'Standard', 3, 'Paused', false)"
+    )
+    await store.pool.execute(
+        "INSERT INTO media (media_id, input_url, source, media_type, status) VALUES "
+        "('probing', 'oss://m/a.mp4', 'oss://m/a.mp4', 'video', 'Init'), "
+        "('ready', 'oss://m/b.mp4', 'oss://m/b.mp4', 'video', 'Normal')"
+    )
+    default, fast, held, gone = (
+        new_job(),
+        new_job(pipeline_id="fast"),
+        new_job(pipeline_id="held"),
+        new_job(pipeline_id="gone"),
+    )
+    probing, ready = new_job(media_id="probing"), new_job(media_id="ready")
+    many = [new_job() for _ in range(40)]
+    batches_before = store.submissions.batches
+
+    written = await asyncio.gather(*(store.submit(job) for job in (default, fast, held, gone, probing, ready, *many)))
+
+    assert written == [True, True, True, False, True, True] + [True] * 40
+    assert store.submissions.batches - batches_before <= 3  # coalesced, not one statement per submission
+    jobs = {job.job_id: job for job in [await store.get(j.job_id) for j in (default, fast, held)] if job}
+    assert [(jobs[j.job_id].pipeline_id, jobs[j.job_id].priority) for j in (default, fast, held)] == [
+        (DEFAULT_PIPELINE, 6),
+        ("fast", 9),
+        ("held", 3),
+    ]
+    assert await store.get(gone.job_id) is None
+    dispatched = {row["message_id"]: row["priority"] for row in await outbox(store, "dispatch")}
+    # a paused pipeline's job and a job on an asset still probing wait without a dispatch
+    assert set(dispatched) == {j.job_id for j in (default, fast, ready, *many)}
+    assert dispatched[fast.job_id] == 9
+
+
+async def test_a_submission_the_database_refuses_fails_alone_in_its_batch(store: JobStore) -> None:
+    good = [new_job() for _ in range(5)]
+    bad = new_job(type="Bogus")  # the jobs table's CHECK refuses it
+    twin = new_job(job_id=good[0].job_id)
+
+    results = await asyncio.gather(*(store.submit(job) for job in (*good, bad, twin)), return_exceptions=True)
+
+    assert results[:5] == [True] * 5
+    assert isinstance(results[5], asyncpg.CheckViolationError), results[5]
+    assert isinstance(results[6], asyncpg.UniqueViolationError), results[6]
+    assert len(await outbox(store, "dispatch")) == 5

@@ -40,7 +40,7 @@ async def test_concurrent_checks_share_statements_and_accept_each_nonce_once(poo
     )
 
     assert distinct == [True] * 50
-    assert store.statements < 10  # coalesced, not one round trip per request
+    assert store.checks.batches < 10  # coalesced, not one round trip per request
     assert sorted(same) == [False] * 7 + [True]
 
 
@@ -64,4 +64,4 @@ async def test_a_database_outage_fails_every_waiting_check(pool: asyncpg.Pool) -
     # the store speaks the service's language: the driver's error is translated, once, inside it
     assert all(isinstance(result, DatabaseUnavailable) for result in results), results
     assert all(isinstance(result.__cause__, asyncpg.InterfaceError) for result in results)
-    assert store.flusher is None
+    assert store.checks.flusher is None
