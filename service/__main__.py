@@ -178,6 +178,7 @@ async def run_api(
     from service.api.app import create_app
     from service.api.keys import STARTUP
     from service.api.processes import watch_supervisor
+    from service.heap import freeze_startup_heap
 
     watch = asyncio.create_task(watch_supervisor(stop)) if supervised else None
     app = create_app(settings)
@@ -188,6 +189,7 @@ async def run_api(
         site = web.TCPSite(runner, settings.http.host, settings.http.port, reuse_port=supervised or None)
         await site.start()
         log.info("API listening on http://%s:%d/ (pid %d)", settings.http.host, settings.http.port, os.getpid())
+        freeze_startup_heap()
         # PostgreSQL and RabbitMQ connect in the background; only a start-up that gave up ends this early.
         waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(startup.failed.wait())]
         try:
