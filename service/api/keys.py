@@ -52,3 +52,5 @@ ACTION = web.RequestKey("action", str)
 ACCESS_KEY_ID = web.RequestKey("access_key_id", str)
 #: the action a verified signature covers ("" when it names none); absent when authentication is off
 SIGNED_ACTION = web.RequestKey("signed_action", str)
+#: the raw query's pairs, parsed once (`actions/params.py` query_pairs)
+QUERY_PAIRS = web.RequestKey("query_pairs", list[tuple[str, str]])

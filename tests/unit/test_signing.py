@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -9,8 +10,9 @@ from urllib.parse import parse_qsl
 
 import pytest
 
+from service.api.auth.authenticator import parse_signing_time
 from service.api.auth.signing import SignedRequest, sign_v3, verify_rpc_v1, verify_v3
-from service.errors import AccessKeyNotFound, AuthError, SignatureMismatch
+from service.errors import AccessKeyNotFound, AuthError, SignatureMismatch, TimestampExpired
 
 #: requests captured from the official Python SDK (6.20.2), signed with the fake key below
 VECTORS = Path(__file__).resolve().parents[1] / "fixtures" / "sdk-signature-testvectors.jsonl"
@@ -147,3 +149,23 @@ def test_v3_must_sign_the_action() -> None:
 def test_rpc_v1_tampering_fails(tamper) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(SignatureMismatch):
         verify_rpc_v1(tamper(load(22)), secrets)
+
+
+def test_a_signing_time_is_read_in_utc() -> None:
+    assert parse_signing_time("2026-12-03T09:30:05Z") == calendar.timegm((2026, 12, 3, 9, 30, 5))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2026-12-03T09:30:05.5Z",  # ISO 8601, but not the form the signers send
+        "2026-12-03T09:30:05+00:00",
+        "2026-12-03 09:30:05Z",
+        "2026-W49-4T09:30:05Z",  # a week date: fromisoformat alone would take it
+        "2026-13-03T09:30:05Z",  # the right shape, no such month
+        "",
+    ],
+)
+def test_any_other_signing_time_is_refused_by_name(value: str) -> None:
+    with pytest.raises(TimestampExpired, match="yyyy-MM-ddTHH:mm:ssZ"):
+        parse_signing_time(value)

@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl
 import orjson
 from aiohttp import web
 
+from service.api.keys import QUERY_PAIRS
 from service.domain.fields import Field
 from service.errors import InvalidParameter, MissingParameter
 
@@ -79,7 +80,7 @@ async def read_params(request: web.Request) -> Params:
     `request.read()` keeps the bytes it read, so when the signature check has read the body already this
     gets the very same bytes (`can_read_body` is False by then: asking it would drop the body).
     """
-    values: dict[str, Any] = dict(parse_qsl(request.rel_url.raw_query_string, keep_blank_values=True))
+    values: dict[str, Any] = dict(query_pairs(request))
     if request.body_exists:
         values.update(_parse_body(await request.read(), request.content_type))
     for name, value in values.items():
@@ -87,6 +88,15 @@ async def read_params(request: web.Request) -> Params:
             # PostgreSQL text cannot hold NUL; refuse it here rather than fail in the database.
             raise InvalidParameter.named(name, "It must not contain NUL characters.")
     return Params(values)
+
+
+def query_pairs(request: web.Request) -> list[tuple[str, str]]:
+    """The raw query's (name, value) pairs with form semantics, parsed once per request: the signature
+    check and the parameters both read them."""
+    pairs = request.get(QUERY_PAIRS)
+    if pairs is None:
+        pairs = request[QUERY_PAIRS] = parse_qsl(request.rel_url.raw_query_string, keep_blank_values=True)
+    return pairs
 
 
 def _has_nul(value: Any) -> bool:

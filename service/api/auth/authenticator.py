@@ -15,15 +15,16 @@ safe with a single API process. The rate limit's token buckets are per process e
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections import OrderedDict
-from datetime import UTC, datetime
+from datetime import datetime
 from urllib.parse import parse_qsl
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from service.api.actions.params import FORM
+from service.api.actions.params import FORM, query_pairs
 from service.api.auth.signing import SignedRequest, Verified, verify_rpc_v1, verify_v3
 from service.api.envelope import error
 from service.api.files.preview import carries_link
@@ -81,7 +82,7 @@ def signed_request(request: web.Request, body: bytes) -> SignedRequest:
     form = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True) if request.content_type == FORM else []
     return SignedRequest(
         method=request.method,
-        query=parse_qsl(request.rel_url.raw_query_string, keep_blank_values=True),
+        query=query_pairs(request),
         headers=headers,
         body=body,
         form=form,
@@ -89,9 +90,16 @@ def signed_request(request: web.Request, body: bytes) -> SignedRequest:
     )
 
 
+#: the one form of a signing time both SDK signers send (V3's x-acs-date, RPC's Timestamp)
+SIGNING_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+
+
 def parse_signing_time(value: str) -> float:
+    # fromisoformat is C, once the layout is known to be exactly this one (strptime: 2 % of the API's CPU)
     try:
-        moment = datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        if SIGNING_TIME.fullmatch(value) is None:
+            raise ValueError(value)
+        moment = datetime.fromisoformat(value)
     except ValueError:
         raise TimestampExpired(f"The signing time {value!r} is not of the form yyyy-MM-ddTHH:mm:ssZ.") from None
     return moment.timestamp()
