@@ -21,6 +21,7 @@ COMMANDS = {
     "up": "api + worker in one process: the single-node mode",
     "api": "the HTTP API (ICE actions on POST /)",
     "worker": "the job consumer with its capture process pool",
+    "relay": "the outbox relay alone, woken by the API's notifications (for SNAPSHOTD_API_RELAY=none)",
     "migrate": "apply migrations/*.sql in order under an advisory lock (safe to run concurrently)",
     "worker-alive": "exit 0 if the worker's heartbeat file is fresh (a liveness probe)",
 }
@@ -84,6 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     runners: dict[str, Callable[[Settings], Coroutine[Any, Any, None]]] = {
         "api": functools.partial(run_api, supervised=supervised, metrics_dir=metrics_dir),
         "worker": run_worker,
+        "relay": run_relay,
         "up": functools.partial(run_up, metrics_dir=metrics_dir),
         "migrate": run_migrate,
     }
@@ -210,6 +212,12 @@ async def run_worker(settings: Settings) -> None:
     from service.worker.app import run_worker as worker
 
     await worker(settings)
+
+
+async def run_relay(settings: Settings) -> None:
+    from service.queue.relay_process import run_relay as relay
+
+    await relay(settings)
 
 
 async def run_up(settings: Settings, metrics_dir: str = "") -> None:

@@ -63,6 +63,12 @@ class HttpSettings:
         "a dead one (0: one per CPU)",
         env="API_PROCESSES",
     )
+    relay: str = setting(
+        "inline",
+        "who publishes what the API puts in the outbox: inline (a relay in each API process) or none "
+        "(`snapshotd relay` processes, woken by a PostgreSQL NOTIFY; the API's loop serves requests only)",
+        env="API_RELAY",
+    )
     max_body_kb: int = setting(1024, "largest request body accepted, KiB", env="HTTP_MAX_BODY_KB")
     max_url_kb: int = setting(64, "largest request URL (path and query string) accepted, KiB", env="HTTP_MAX_URL_KB")
     host_id: str = setting("snapshotd", "HostId reported in error responses", env="HOST_ID")
@@ -347,6 +353,7 @@ class Settings:
             (self.runtime.event_loop in ("uvloop", "asyncio"), "EVENT_LOOP must be uvloop or asyncio"),
             (self.runtime.startup_timeout_s >= 0, "STARTUP_TIMEOUT_S must be >= 0 (0: wait forever)"),
             (self.auth.nonce_store in ("postgres", "memory"), "NONCE_STORE must be postgres or memory"),
+            (self.http.relay in ("inline", "none"), "API_RELAY must be inline or none"),
             (
                 self.log.level.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"),
                 "LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR",

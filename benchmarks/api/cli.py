@@ -94,6 +94,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="SNAPSHOTD_API_PROCESSES of each suite, e.g. 1,2 (default 1)",
     )
     parser.add_argument(
+        "--relay-processes",
+        type=int,
+        default=0,
+        help="0: each API process runs its own relay; N: SNAPSHOTD_API_RELAY=none and N `snapshotd relay` processes",
+    )
+    parser.add_argument(
         "--relay-messages",
         type=int,
         default=20_000,

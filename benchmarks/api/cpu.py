@@ -18,6 +18,8 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 #: process names (/proc/PID/comm) of the co-located services, for the CPU split
 RABBITMQ_COMMS = frozenset({"beam.smp", "erl_child_setup", "epmd", "inet_gethost"})
 OTHERS = "others (not this benchmark)"
+#: `snapshotd relay` processes (--relay-processes): part of the service, not of the API's event loop
+RELAY_ROLE = "snapshotd relay"
 
 
 def read_proc_cpu() -> dict[int, tuple[str, float]]:
@@ -124,7 +126,13 @@ def cpu_per_request(cores: dict[str, float], rate: float) -> dict[str, float]:
     """CPU milliseconds each submission costs, per role: unlike rates, barely moved by other users' load."""
     if rate <= 0:
         return {}
-    roles = {"api": "snapshotd api", "postgres": "postgres", "rabbitmq": "rabbitmq", "generator": "load generator"}
+    roles = {
+        "api": "snapshotd api",
+        "relay": RELAY_ROLE,
+        "postgres": "postgres",
+        "rabbitmq": "rabbitmq",
+        "generator": "load generator",
+    }
     out = {name: round(cores.get(role, 0.0) * 1000 / rate, 3) for name, role in roles.items()}
-    out["service"] = round(out["api"] + out["postgres"] + out["rabbitmq"], 3)
+    out["service"] = round(out["api"] + out["relay"] + out["postgres"] + out["rabbitmq"], 3)
     return out

@@ -11,13 +11,18 @@ import aio_pika
 import aiohttp
 import asyncpg
 
-from benchmarks.api.cpu import OTHERS
+from benchmarks.api.cpu import OTHERS, RELAY_ROLE
 from benchmarks.api.services import ADMIN_PG_URL, AMQP_URL
 from benchmarks.api.targets import TARGET_E2E_OVERHEAD_MS, TARGET_P99_MS, TARGET_RATE, targets_met
 
 
 def fmt_ms(stats: dict[str, float], *keys: str) -> str:
     return " ".join(f"{k} {stats[k]:.1f}" for k in keys if k in stats)
+
+
+def relay_cores(cpu: dict[str, float]) -> str:
+    """The `snapshotd relay` processes' cores, when the suite ran them."""
+    return f" relay {cpu[RELAY_ROLE]:.2f}" if RELAY_ROLE in cpu else ""
 
 
 def print_closed(run: dict[str, Any]) -> None:
@@ -27,7 +32,7 @@ def print_closed(run: dict[str, Any]) -> None:
         f"   closed c={run['concurrency']:<3d} {run['achieved_rate']:7.0f}/s  ms: {fmt_ms(lat, 'p50', 'p90', 'p99', 'max')}"
         f"  errors {sum(run['errors'].values())}  relay {run.get('relay_publish_rate', 0):.0f}/s"
         f" outbox peak {run.get('outbox_peak', 0)} drain {run['drain_s']:.1f}s"
-        f"  cores: api {cpu.get('snapshotd api', 0):.2f} pg {cpu.get('postgres', 0):.2f}"
+        f"  cores: api {cpu.get('snapshotd api', 0):.2f}{relay_cores(cpu)} pg {cpu.get('postgres', 0):.2f}"
         f" rmq {cpu.get('rabbitmq', 0):.2f} gen {cpu.get('load generator', 0):.2f}"
         f" others {cpu.get(OTHERS, 0):.2f}  cpu ms/req: api {run['cpu_ms_per_request'].get('api', 0):.2f}"
         f" service {run['cpu_ms_per_request'].get('service', 0):.2f}",
@@ -43,7 +48,7 @@ def print_open(run: dict[str, Any]) -> None:
         f"  errors {sum(run['errors'].values())} not sent {run['not_sent']}"
         f"  relay {run.get('relay_publish_rate', 0):.0f}/s outbox peak {run.get('outbox_peak', 0)}"
         f" end {run.get('outbox_end', 0)} drain {run['drain_s']:.1f}s"
-        f"  cores: api {cpu.get('snapshotd api', 0):.2f} pg {cpu.get('postgres', 0):.2f}"
+        f"  cores: api {cpu.get('snapshotd api', 0):.2f}{relay_cores(cpu)} pg {cpu.get('postgres', 0):.2f}"
         f" rmq {cpu.get('rabbitmq', 0):.2f} gen {cpu.get('load generator', 0):.2f}"
         f" others {cpu.get(OTHERS, 0):.2f}  cpu ms/req: api {run['cpu_ms_per_request'].get('api', 0):.2f}"
         f" service {run['cpu_ms_per_request'].get('service', 0):.2f}"
@@ -56,9 +61,9 @@ def print_relay(relay: dict[str, Any]) -> None:
     cpu = relay["cpu_cores"]
     print(
         f"   relay alone: {relay['messages']} dispatches in {relay['seconds']:.1f} s = {relay['msgs_per_s']:.0f} msgs/s"
-        f"  cores: api {cpu.get('snapshotd api', 0):.2f} pg {cpu.get('postgres', 0):.2f}"
+        f"  cores: api {cpu.get('snapshotd api', 0):.2f}{relay_cores(cpu)} pg {cpu.get('postgres', 0):.2f}"
         f" rmq {cpu.get('rabbitmq', 0):.2f} others {cpu.get(OTHERS, 0):.2f}"
-        f"  API CPU {relay['relay_cpu_us_per_msg']:.0f} µs/msg",
+        f"  relay CPU {relay['relay_cpu_us_per_msg']:.0f} µs/msg",
         flush=True,
     )
 
@@ -82,7 +87,8 @@ def print_report(results: dict[str, Any]) -> None:
                 f"| {suite['label']} | {label} | {offered} | {run['achieved_rate']:.0f} | {lat.get('p50', 0):.1f} "
                 f"| {lat.get('p90', 0):.1f} | {lat.get('p99', 0):.1f} | {lat.get('max', 0):.1f} "
                 f"| {sum(run['errors'].values()) + run['not_sent']} | {run.get('outbox_end', '-')} "
-                f"| {cpu.get('snapshotd api', 0):.2f} | {cpu.get('postgres', 0):.2f} | {cpu.get('rabbitmq', 0):.2f} "
+                f"| {cpu.get('snapshotd api', 0):.2f}{relay_cores(cpu)} | {cpu.get('postgres', 0):.2f} "
+                f"| {cpu.get('rabbitmq', 0):.2f} "
                 f"| {cpu.get('load generator', 0):.2f} | {cpu.get(OTHERS, 0):.2f} "
                 f"| {run['cpu_ms_per_request'].get('api', 0):.2f} | {run['cpu_ms_per_request'].get('service', 0):.2f} |"
             )
@@ -105,7 +111,7 @@ def print_report(results: dict[str, Any]) -> None:
             relay = suite["relay"]
             print(
                 f"   relay alone at saturation: {relay['msgs_per_s']:.0f} msgs/s"
-                f" ({relay['relay_cpu_us_per_msg']:.0f} µs of API CPU per message); outbox peak in the runs:"
+                f" ({relay['relay_cpu_us_per_msg']:.0f} µs of the relay's CPU per message); outbox peak in the runs:"
                 f" {max((r.get('outbox_peak', 0) for r in suite['closed'] + suite['open']), default=0)}"
             )
         proj = suite["projection"]

@@ -18,7 +18,7 @@ from typing import Any
 
 from benchmarks.api import profile, report
 from benchmarks.api.broker import Broker
-from benchmarks.api.cpu import CpuWindow, cpu_per_request, wait_quiet
+from benchmarks.api.cpu import RELAY_ROLE, CpuWindow, cpu_per_request, wait_quiet
 from benchmarks.api.services import REPO, Environment, Service, descendants, free_port
 from benchmarks.api.targets import TARGET_RATE, sustained, targets_met
 
@@ -149,7 +149,9 @@ async def relay_saturation(broker: Broker, roles: dict[int, str], opts: argparse
         "seconds": ended - started,
         "queued": depth,
         "cpu_cores": cpu.result,
-        "relay_cpu_us_per_msg": cpu.result.get("snapshotd api", 0.0) * 1e6 / rate if rate else 0.0,
+        "relay_cpu_us_per_msg": (cpu.result.get("snapshotd api", 0.0) + cpu.result.get(RELAY_ROLE, 0.0)) * 1e6 / rate
+        if rate
+        else 0.0,
         "others_before_cores": others_before,
     }
 
@@ -161,16 +163,24 @@ async def throughput_suite(
     the relay alone at saturation, optional profile (one process only)."""
     port = free_port()
     extra = {"SNAPSHOTD_API_PROCESSES": str(processes), **dict(kv.split("=", 1) for kv in opts.api_env)}
+    if opts.relay_processes:
+        extra["SNAPSHOTD_API_RELAY"] = "none"
     api_env = env.env(port=port, log_level=log_level, **extra)
     api = await Service.start("api", api_env, env.work / f"api-{log_level}-{processes}.log")
+    relays = [
+        await Service.start("relay", api_env, env.work / f"relay-{log_level}-{processes}-{n}.log")
+        for n in range(opts.relay_processes)
+    ]
     label = f"{log_level}, {processes} API process{'es' if processes > 1 else ''}"
+    if relays:
+        label += f", {len(relays)} relay process{'es' if len(relays) > 1 else ''}"
     out: dict[str, Any] = {"log_level": log_level, "api_processes": processes, "label": label, "closed": [], "open": []}
     broker = await Broker.open(env)
     try:
         await api.wait_ready(port)
         # the supervisor and every API process it runs count as the API
         pids = {api.pid} | (await wait_children(api.pid, processes) if processes > 1 else set())
-        roles = dict.fromkeys(pids, "snapshotd api")
+        roles = dict.fromkeys(pids, "snapshotd api") | {relay.pid: RELAY_ROLE for relay in relays}
         print(f"\n== API {label} (pids {sorted(pids)}, port {port})", flush=True)
         await run_load(port, broker, roles, mode="closed", duration=opts.warmup, quiet=opts)
         await broker.drain()
@@ -216,6 +226,8 @@ async def throughput_suite(
     finally:
         await broker.close()
         await api.stop()
+        for relay in relays:
+            await relay.stop()
     out["projection"] = projection(out)
     return out
 

@@ -32,6 +32,7 @@ from service.api.keys import (
     SSRF_ALLOW,
     STARTUP,
     TEMPLATES,
+    WAKE_RELAY,
 )
 from service.api.middleware import database_gate, error_middleware
 from service.api.rest import routes as rest
@@ -39,6 +40,7 @@ from service.api.startup import Startup
 from service.config import Settings
 from service.net.ssrf import parse_allow_list
 from service.queue.relay import RELAY_LANES, OutboxRelay
+from service.queue.wakeup import OutboxNotifier
 from service.signals import finish
 from service.store.callbacks import CallbackStore
 from service.store.jobs import JobStore
@@ -76,6 +78,15 @@ async def relay_context(app: web.Application) -> AsyncIterator[None]:
     It has connections of its own (one per lane), so a batch waiting for its confirms never holds one a
     request is queued for, and requests never hold up the relay behind them in the pool's queue."""
     settings = app[SETTINGS]
+    if settings.http.relay == "none":
+        notifier = OutboxNotifier(app[PG_POOL])
+        app[RELAY] = None
+        app[WAKE_RELAY] = notifier.poke
+        try:
+            yield
+        finally:
+            await notifier.close()
+        return
     relay_pool = await create_empty_pool(settings.database, max_size=RELAY_LANES)
     relay = OutboxRelay(
         relay_pool,
@@ -88,6 +99,7 @@ async def relay_context(app: web.Application) -> AsyncIterator[None]:
     task = asyncio.create_task(relay.run(stop), name="outbox relay")
     watch = asyncio.create_task(app[STARTUP].watch_broker(relay))
     app[RELAY] = relay
+    app[WAKE_RELAY] = relay.poke
     try:
         yield
     finally:

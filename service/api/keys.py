@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import asyncpg
@@ -37,7 +38,10 @@ CALLBACKS = web.AppKey("callbacks", CallbackStore)
 NONCES = web.AppKey("nonces", SharedNonces)
 MEDIA = web.AppKey("media", MediaStore)
 PROBE_JOBS = web.AppKey("probe_jobs", ProbeJobStore)
-RELAY = web.AppKey("relay", OutboxRelay)
+#: the API's own relay; None with SNAPSHOTD_API_RELAY=none (`snapshotd relay` processes publish)
+RELAY: web.AppKey[OutboxRelay | None] = web.AppKey("relay")
+#: "rows were committed to the outbox": wakes the API's relay, or NOTIFYs the relays elsewhere
+WAKE_RELAY: web.AppKey[Callable[[], None]] = web.AppKey("wake_relay")
 STARTUP = web.AppKey("startup", Startup)
 STORAGE = web.AppKey("storage", BlobStorage)
 URL_SIGNER = web.AppKey("url_signer", UrlSigner)

@@ -77,8 +77,9 @@ class Startup:
         except ServiceError as exc:
             self._give_up(exc)
 
-    async def enforce_deadline(self, relay: OutboxRelay) -> None:
-        """At SNAPSHOTD_STARTUP_TIMEOUT_S, give up unless both PostgreSQL and RabbitMQ have been reached."""
+    async def enforce_deadline(self, relay: OutboxRelay | None) -> None:
+        """At SNAPSHOTD_STARTUP_TIMEOUT_S, give up unless both PostgreSQL and RabbitMQ (when this process
+        has a relay) have been reached."""
         remaining = self.deadline.remaining()
         if remaining is None:
             return
@@ -86,7 +87,7 @@ class Startup:
         missing = []
         if not self.database_ready:
             missing.append(f"PostgreSQL at {mask_url(self.settings.database.url)}")
-        if not relay.ever_connected:
+        if relay is not None and not relay.ever_connected:
             why = f" ({relay.last_error.message})" if relay.last_error else ""
             missing.append(f"RabbitMQ at {mask_url(self.settings.amqp.url)}{why}")
         if missing:

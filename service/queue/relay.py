@@ -58,9 +58,19 @@ IDLE_POLL_S = 1.0
 
 class OutboxRelay:
     def __init__(
-        self, pool: asyncpg.Pool, settings: AmqpSettings, *, name: str, sweep_every_s: float, lanes: int = 1
+        self,
+        pool: asyncpg.Pool,
+        settings: AmqpSettings,
+        *,
+        name: str,
+        sweep_every_s: float,
+        lanes: int = 1,
+        linger_s: float = 0.0,
     ) -> None:
         self.pool = pool
+        #: after a poke, how long to let more rows arrive before taking a batch (a relay of its own,
+        #: woken per NOTIFY, would otherwise publish batches of one or two at a round trip each)
+        self.linger_s = linger_s
         #: batches in flight at once, each in its own transaction on its own connection
         self.lanes = lanes
         self.settings = settings
@@ -192,7 +202,8 @@ class OutboxRelay:
             # backlog again (below saturation, one lane's batches cost fewer round trips than two).
             self._backlog.clear()
             if sweeps:
-                await self._sleep(stop, IDLE_POLL_S)
+                if await self._sleep(stop, IDLE_POLL_S) and self.linger_s:
+                    await self._sleep(stop, self.linger_s, wake_on_poke=False)
             else:
                 await self._wait_for_backlog(stop)
 
@@ -243,8 +254,8 @@ class OutboxRelay:
             for waiter in waiters:
                 waiter.cancel()
 
-    async def _sleep(self, stop: asyncio.Event, seconds: float, *, wake_on_poke: bool = True) -> None:
-        """Wait for a poke, `stop`, or the timeout, whichever comes first."""
+    async def _sleep(self, stop: asyncio.Event, seconds: float, *, wake_on_poke: bool = True) -> bool:
+        """Wait for a poke, `stop`, or the timeout, whichever comes first; True if it was a poke."""
         waiters = [asyncio.ensure_future(stop.wait())]
         if wake_on_poke:
             waiters.append(asyncio.ensure_future(self._wake.wait()))
@@ -253,5 +264,7 @@ class OutboxRelay:
         finally:
             for waiter in waiters:
                 waiter.cancel()
+            poked = self._wake.is_set()
             if wake_on_poke:
                 self._wake.clear()
+        return wake_on_poke and poked

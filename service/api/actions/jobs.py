@@ -13,7 +13,7 @@ from service.api.actions.media import snapshot_asset
 from service.api.actions.params import Params
 from service.api.actions.schemas import SubmitRequest, encode_page_token, parse_list, parse_submit
 from service.api.actions.views import job_view
-from service.api.keys import JOBS, MEDIA, RELAY, SETTINGS, SSRF_ALLOW, STORAGE, TEMPLATES
+from service.api.keys import JOBS, MEDIA, SETTINGS, SSRF_ALLOW, STORAGE, TEMPLATES, WAKE_RELAY
 from service.domain.models import SnapshotConfig
 from service.domain.notify import NOTIFY_FIELD, notify_address
 from service.domain.snapshot_config import check_output_naming, merge_overrides, parse_config, to_ice
@@ -82,7 +82,7 @@ async def submit_snapshot_job(request: web.Request, params: Params) -> dict[str,
     # probed; resuming the pipeline or the probe's end dispatches them.
     if not await request.app[JOBS].submit(job):
         raise ResourceNotFound.of("Pipeline", job.pipeline_id or "default")
-    request.app[RELAY].poke()
+    request.app[WAKE_RELAY]()
     # DEBUG: the request line already records the call; this costs a log line per job at high rates.
     log.debug("job accepted", extra={"action": "job_accepted", "job_id": job.job_id, "type": job.type})
     return {"JobId": job.job_id}

@@ -17,7 +17,7 @@ from aiohttp import web
 from service.api.actions.media_views import media_info
 from service.api.actions.params import Params
 from service.api.actions.schemas import decode_page_token, encode_page_token, parse_time
-from service.api.keys import MEDIA, RELAY, SETTINGS, SSRF_ALLOW, STORAGE
+from service.api.keys import MEDIA, SETTINGS, SSRF_ALLOW, STORAGE, WAKE_RELAY
 from service.domain import request_fields as rf
 from service.domain.media import MediaStatus, MediaType, source_of, type_of
 from service.domain.urls import check_http_url, is_http_url
@@ -53,7 +53,7 @@ async def register_media_info(request: web.Request, params: Params) -> dict[str,
     )
     registered = await request.app[MEDIA].register(new, overwrite=params.field(rf.OVERWRITE))
     if registered.created:
-        request.app[RELAY].poke()
+        request.app[WAKE_RELAY]()
     return {"MediaId": registered.media_id}
 
 
@@ -139,7 +139,7 @@ async def delete_media_infos(request: web.Request, params: Params) -> dict[str, 
     sources = {url: source_of(url, "InputURLs") for url in urls}
     deleted = await request.app[MEDIA].delete(media_ids, list(sources.values()))
     gone_ids, gone_sources = {m for m, _ in deleted}, {s for _, s in deleted}
-    request.app[RELAY].poke()
+    request.app[WAKE_RELAY]()
     return {
         "IgnoredList": [m for m in media_ids if m not in gone_ids]
         + [url for url, source in sources.items() if source not in gone_sources],

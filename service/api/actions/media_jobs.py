@@ -15,7 +15,7 @@ from aiohttp import web
 from service.api.actions.media_views import media_info_job
 from service.api.actions.params import Params
 from service.api.actions.schemas import encode_page_token, parse_input, parse_list
-from service.api.keys import MEDIA, PROBE_JOBS, RELAY, SETTINGS, SSRF_ALLOW, STORAGE
+from service.api.keys import MEDIA, PROBE_JOBS, SETTINGS, SSRF_ALLOW, STORAGE, WAKE_RELAY
 from service.domain import request_fields as rf
 from service.errors import InvalidParameter, JobNotFound, MediaAssetNotFound
 from service.net.ssrf import check_url_for
@@ -49,7 +49,7 @@ async def submit_media_info_job(request: web.Request, params: Params) -> dict[st
     )
     store = request.app[PROBE_JOBS]
     await store.submit(job)
-    request.app[RELAY].poke()
+    request.app[WAKE_RELAY]()
     return {"MediaInfoJob": await _view(request, await _get(store, job.job_id))}
 
 

@@ -20,7 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from service.api.actions.params import Params
-from service.api.keys import PIPELINES, RELAY
+from service.api.keys import PIPELINES, WAKE_RELAY
 from service.domain.request_fields import NAME, PIPELINE_STATUS, PRIORITY, SPEED
 from service.errors import ResourceNotFound
 from service.events.payloads import ice_time
@@ -80,7 +80,7 @@ async def update_pipeline(request: web.Request, params: Params) -> dict[str, Any
         raise ResourceNotFound.of("Pipeline", pipeline_id)
     pipeline, dispatched = updated
     if dispatched:
-        request.app[RELAY].poke()
+        request.app[WAKE_RELAY]()
         log.info(
             "pipeline resumed, %d held job(s) dispatched",
             dispatched,
