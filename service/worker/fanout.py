@@ -32,6 +32,7 @@ from typing import Any, Protocol
 
 from service.config import Settings
 from service.domain.models import CaptureResult, CaptureSpec, JobStatus, ObjectRef
+from service.errors import ServiceError
 from service.media.shards import ShardImage, ShardPlan, ShardResult, ShardSpec, capture_shard
 from service.queue.relay import OutboxRelay
 from service.storage.base import BlobStorage
@@ -169,6 +170,19 @@ class FanOut:
         if await self.delete(job.output_ref.bucket, keys):
             await self.shards.withdraw_scratch_cleanup(job.job_id)
 
+    async def tidy(self, job: JobRecord) -> None:
+        """`clean` right after the job ended, on a best-effort basis: the job is final and its event queued,
+        so a database away now must not fail the delivery; the delayed clean-up queued with the job's
+        end (`store/jobs.py` finish_job) deletes what this could not."""
+        try:
+            await self.clean(job)
+        except ServiceError as exc:
+            log.warning(
+                "scratch clean-up of an ended job left to its delayed retry: %s",
+                exc.message,
+                extra={"action": "scratch_left", "job_id": job.job_id},
+            )
+
     async def delete(self, bucket: str, keys: Sequence[str]) -> bool:
         """Delete these objects; False (and a warning) when some are left."""
         gate = asyncio.Semaphore(self.settings.worker.upload_concurrency)
@@ -293,7 +307,7 @@ class ShardHandler:
                     outcome.code,
                     extra={"action": "job_finished", "job_id": job.job_id, "status": outcome.status.value},
                 )
-                await self.fanout.clean(job)
+                await self.fanout.tidy(job)
             return delivery
         done = await asyncio.shield(self.shards.finish(shard_id, self.owner, outcome.result, worker.lease_s))
         log.info("shard %s %s", shard_id, done.value, extra={"action": "shard_finished", "job_id": job.job_id})

@@ -108,7 +108,7 @@ class JobHandler:
             return delivery
         finished = await asyncio.shield(self._finish(job, outcome))
         if finished is not None and finished.fanout is not None:
-            await self.fanout.clean(finished)
+            await self.fanout.tidy(finished)
         metrics.JOB_SECONDS.labels(job.type, outcome.status.value).observe(time.monotonic() - started)
         log.log(
             logging.INFO if outcome.status is JobStatus.SUCCESS else logging.WARNING,

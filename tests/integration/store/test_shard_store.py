@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
-from service.config import DatabaseSettings
+from service.config import DatabaseSettings, Settings
 from service.domain.models import JobStatus
-from service.errors import MediaContentBad
+from service.errors import DatabaseUnavailable, MediaContentBad
+from service.storage.local import LocalStorage
 from service.store.jobs import SCRATCH_CLEANUP_DELAY_S, JobOutcome, JobStore
 from service.store.outbox import requeue_expired_leases, take_batch
 from service.store.pool import create_pool
 from service.store.shards import ShardFinish, ShardStore
+from service.worker.fanout import FanOut
+from service.worker.pool import ExecutorSlot
 from tests.integration.store.test_job_store import event, new_job, outbox
 
 pytestmark = pytest.mark.pg
@@ -203,3 +207,26 @@ async def test_an_ended_fanned_out_job_queues_one_delayed_scratch_cleanup_until_
     assert await jobs.claim(plain.job_id, "w", 60) is not None
     assert await jobs.finish(plain.job_id, "w", JobOutcome(JobStatus.SUCCESS, count=1), event) is not None
     assert await scratch_cleanups(jobs, plain.job_id) == []
+
+
+async def test_a_clean_up_right_after_the_end_leaves_a_database_outage_to_the_delayed_one(
+    pg_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = Settings.from_env({"SNAPSHOTD_DATABASE_URL": pg_url, "SNAPSHOTD_STORAGE_ROOT": str(tmp_path)})
+    pool = await create_pool(settings.database)
+    jobs = JobStore(pool)
+    job_id = await fanned_out(jobs, ShardStore(pool), 2)
+    job = await jobs.get(job_id)
+    assert job is not None
+    executors = ExecutorSlot(settings.worker)
+    fanout = FanOut(settings, ShardStore(pool), LocalStorage(tmp_path), executors)
+    await pool.close()  # PostgreSQL away once the job has ended
+    try:
+        with pytest.raises(DatabaseUnavailable):
+            await fanout.clean(job)  # the delayed clean-up's own path: fails, so its message is retried
+
+        await fanout.tidy(job)  # the finishing worker's: the job is final, its delivery must not fail
+    finally:
+        executors.close()
+
+    assert "left to its delayed retry" in caplog.text
