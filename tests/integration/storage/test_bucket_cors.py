@@ -10,6 +10,8 @@ rule adds (the exposed headers). Against a MinIO (SNAPSHOTD_TEST_S3_ENDPOINT_URL
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Iterator
 
 import aiohttp
 import pytest
@@ -21,6 +23,16 @@ from service.storage.s3 import S3Storage
 pytestmark = pytest.mark.s3
 
 PAGE = "https://site.example"
+
+
+@pytest.fixture(autouse=True)
+def root_logging_restored() -> Iterator[None]:
+    """`main` sets up logging as a process would (root level and handler): later tests keep their own."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 async def test_bucket_cors_command_lets_listed_pages_load_presigned_objects(
