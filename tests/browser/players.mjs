@@ -30,13 +30,23 @@ function observe(page) {
   const log = { responses: [], failures: [], console: [] };
   page.on("response", async (response) => {
     const request = response.request();
+    let origin, headers;
+    try {
+      origin = (await request.allHeaders())["origin"] ?? null;
+      headers = await response.allHeaders();
+    } catch (error) {
+      // A response still arriving as the page closes: its headers can no longer be read, and every check
+      // of this page is done by then. Anything else is a real failure.
+      if (page.isClosed() || String(error).includes("has been closed")) return;
+      throw error;
+    }
     log.responses.push({
       url: response.url(),
       status: response.status(),
       method: request.method(),
       type: request.resourceType(),
-      origin: (await request.allHeaders())["origin"] ?? null,
-      headers: await response.allHeaders(),
+      origin,
+      headers,
     });
   });
   page.on("requestfailed", (request) =>
