@@ -165,7 +165,7 @@ async def run_api(
 ) -> None:
     """One API process; with `metrics_dir` (API_PROCESSES > 1, prepared by `main`), the supervisor of
     that many; `supervised`, one of those children (SO_REUSEPORT, stops if the supervisor is gone)."""
-    from service.signals import stop_on_signals
+    from service.signals import first_of, stop_on_signals
 
     stop = stop or asyncio.Event()
     stop_on_signals(stop)
@@ -193,12 +193,7 @@ async def run_api(
         log.info("API listening on http://%s:%d/ (pid %d)", settings.http.host, settings.http.port, os.getpid())
         freeze_startup_heap()
         # PostgreSQL and RabbitMQ connect in the background; only a start-up that gave up ends this early.
-        waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(startup.failed.wait())]
-        try:
-            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in waiters:
-                waiter.cancel()
+        await first_of(stop, startup.failed)
         if startup.error is not None and not stop.is_set():
             raise startup.error
     finally:

@@ -48,6 +48,10 @@ IMAGES_WRITTEN = Counter("snapshotd_images_total", "Images captured")
 UPLOAD_SECONDS = Histogram(
     "snapshotd_upload_duration_seconds", "Time to store one output object", buckets=_REQUEST_BUCKETS
 )
+OUTBOX_NOTIFY_FAILURES = Counter(
+    "snapshotd_outbox_notifications_failed_total",
+    "Wake-ups of a separate relay that could not be sent (it finds the rows by its one-second poll instead)",
+)
 CALLBACK_ATTEMPTS = Counter("snapshotd_callback_attempts_total", "HTTP callback attempts by outcome", ["outcome"])
 # A worker's own: in multiprocess mode (`up` with API processes) the live worker's value.
 POOL_BUSY = Gauge(

@@ -15,6 +15,17 @@ log = logging.getLogger(__name__)
 BACKGROUND_GRACE_S = 5.0
 
 
+async def first_of(*events: asyncio.Event, timeout_s: float | None = None) -> None:
+    """Return once any of `events` is set (or after `timeout_s`); the waiters are cancelled either way,
+    so a loop that calls this every pass leaves no task behind."""
+    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
 def stop_on_signals(stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -33,6 +33,7 @@ from service.queue.connection import open_session
 from service.queue.publisher import Outgoing, publish_batch
 from service.queue.topology import Topology
 from service.retry import ATTEMPT_TIMEOUT_S, Backoff, Stopped, one_attempt
+from service.signals import first_of
 from service.store.outbox import (
     MessageKind,
     OutboxMessage,
@@ -142,12 +143,7 @@ class OutboxRelay:
     async def wait_connected(self) -> None:
         """Return once the relay has had a broker connection (start-up readiness); raise the broker's
         refusal (wrong credentials) if that came first."""
-        waiters = [asyncio.ensure_future(self._ever_connected.wait()), asyncio.ensure_future(self._refused.wait())]
-        try:
-            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in waiters:
-                waiter.cancel()
+        await first_of(self._ever_connected, self._refused)
         if not self._ever_connected.is_set() and self.last_error is not None:
             raise self.last_error
 
@@ -247,24 +243,15 @@ class OutboxRelay:
         return await publish_batch(self.channel, outgoing, timeout_s=self.settings.confirm_timeout_s)
 
     async def _wait_for_backlog(self, stop: asyncio.Event) -> None:
-        waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._backlog.wait())]
-        try:
-            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in waiters:
-                waiter.cancel()
+        await first_of(stop, self._backlog)
 
     async def _sleep(self, stop: asyncio.Event, seconds: float, *, wake_on_poke: bool = True) -> bool:
         """Wait for a poke, `stop`, or the timeout, whichever comes first; True if it was a poke."""
-        waiters = [asyncio.ensure_future(stop.wait())]
-        if wake_on_poke:
-            waiters.append(asyncio.ensure_future(self._wake.wait()))
+        if not wake_on_poke:
+            await first_of(stop, timeout_s=seconds)
+            return False
         try:
-            await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+            await first_of(stop, self._wake, timeout_s=seconds)
+            return self._wake.is_set()
         finally:
-            for waiter in waiters:
-                waiter.cancel()
-            poked = self._wake.is_set()
-            if wake_on_poke:
-                self._wake.clear()
-        return wake_on_poke and poked
+            self._wake.clear()

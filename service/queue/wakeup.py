@@ -16,8 +16,10 @@ from collections.abc import Callable
 
 import asyncpg
 
+from service import metrics
 from service.config import DatabaseSettings, mask_url
 from service.retry import Backoff
+from service.signals import first_of
 from service.store.pool import CONNECT_TIMEOUT_S
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,8 @@ class OutboxNotifier:
                     await self.pool.execute(NOTIFY, CHANNEL)
                     self.sent += 1
                 except Exception as exc:  # the database is away: the relays' own poll finds the rows later
+                    # Counted, logged at DEBUG only: requests are getting 503s meanwhile, which say it louder.
+                    metrics.OUTBOX_NOTIFY_FAILURES.inc()
                     log.debug("outbox notification not sent: %r", exc)
                     return
         finally:
@@ -101,14 +105,4 @@ async def _listen_on(connection: asyncpg.Connection, wake: Callable[[], None], s
     await connection.add_listener(CHANNEL, lambda *_: wake())
     wake()
     while not (stop.is_set() or lost.is_set() or connection.is_closed()):
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(_first(stop, lost), CHECK_EVERY_S)
-
-
-async def _first(*events: asyncio.Event) -> None:
-    waiters = [asyncio.ensure_future(event.wait()) for event in events]
-    try:
-        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
+        await first_of(stop, lost, timeout_s=CHECK_EVERY_S)

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client import REGISTRY
 
 import service.queue.relay as relay_module
 from service.api.app import create_app
@@ -20,6 +21,7 @@ from service.config import Settings
 from service.queue.relay import OutboxRelay
 from service.queue.wakeup import OutboxNotifier, listen
 from service.store.jobs import JobStore
+from service.store.outbox import backlog
 from service.store.pool import create_pool
 from tests.conftest import free_port
 from tests.ice import call, submit_params
@@ -99,7 +101,24 @@ async def test_pokes_in_a_burst_share_notifications(pool: asyncpg.Pool) -> None:
     assert 1 <= notifier.sent <= 2  # the first, and at most one more for the pokes made meanwhile
 
 
-async def test_snapshotd_relay_publishes_what_the_api_notifies_and_stops_on_sigterm(
+def failed_notifications() -> float:
+    return REGISTRY.get_sample_value("snapshotd_outbox_notifications_failed_total") or 0.0
+
+
+async def test_a_notification_the_database_refuses_is_counted_and_never_raises(settings: Settings) -> None:
+    closed = await create_pool(settings.database)
+    await closed.close()
+    notifier = OutboxNotifier(closed)
+    before = failed_notifications()
+
+    notifier.poke()
+    await notifier.close()
+
+    assert notifier.sent == 0
+    assert failed_notifications() == before + 1
+
+
+async def test_snapshotd_relay_as_a_command_publishes_the_outbox_and_stops_on_sigterm(
     base_env: dict[str, str], settings: Settings, pool: asyncpg.Pool
 ) -> None:
     relay = await asyncio.create_subprocess_exec(
@@ -126,6 +145,40 @@ async def test_snapshotd_relay_publishes_what_the_api_notifies_and_stops_on_sigt
     log = err.decode()
     assert relay.returncode == 0, log
     assert "relay stopped" in log
+
+
+async def test_a_relay_sigkilled_mid_outbox_loses_no_dispatch(
+    base_env: dict[str, str], settings: Settings, pool: asyncpg.Pool
+) -> None:
+    """Killed between batches or inside one, the relay leaves every row it had not confirmed in the
+    outbox (its batch's transaction dies with it), and the next relay publishes them: at least once."""
+    store = JobStore(pool)
+    jobs = [new_job() for _ in range(4000)]
+    assert all(await asyncio.gather(*(store.submit(job) for job in jobs)))
+    command = [sys.executable, "-m", "service", "relay"]
+    env = {**os.environ, **base_env}
+    first = await asyncio.create_subprocess_exec(*command, env=env, stderr=asyncio.subprocess.DEVNULL)
+    try:
+        async with asyncio.timeout(30):
+            while await backlog(pool) == len(jobs):
+                await asyncio.sleep(0.005)
+    finally:
+        first.kill()
+        await first.wait()
+    left_at_kill = await backlog(pool)
+    assert 0 < left_at_kill < len(jobs)  # killed while it was publishing, not before or after
+
+    second = await asyncio.create_subprocess_exec(*command, env=env, stderr=asyncio.subprocess.DEVNULL)
+    try:
+        async with asyncio.timeout(30):
+            while await backlog(pool):
+                await asyncio.sleep(0.05)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(second.wait(), 30)
+
+    assert set(await queued_job_ids(settings)) == {job.job_id for job in jobs}
+    assert second.returncode == 0
 
 
 def test_snapshotd_relay_started_before_its_database_and_broker_waits_for_them(base_env: dict[str, str]) -> None:
