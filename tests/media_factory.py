@@ -184,7 +184,7 @@ def remux(source: Path, target: Path, options: dict[str, str] | None = None) -> 
     with av.open(str(source)) as src, av.open(str(target), "w", options=options or {}) as out:
         stream = out.add_stream_from_template(src.streams.video[0])
         for packet in src.demux(src.streams.video[0]):
-            if packet.dts is not None:
+            if packet.size:  # not the demuxer's empty end-of-stream packet
                 packet.stream = stream
                 out.mux(packet)
     return target

@@ -68,7 +68,12 @@ class FramePicker:
         #: largest keyframe spacing seen so far (pts), the fallback when the container has no index
         self._gop = 0
         self._last_keyframe: Picked | None = None
-        self._index = sorted(e.timestamp for e in src.stream.index_entries if e.is_keyframe) if _has_index(src) else []
+        keys = (
+            sorted((e.timestamp, e.pos) for e in src.stream.index_entries if e.is_keyframe) if _has_index(src) else []
+        )
+        self._index = [pts for pts, _ in keys]
+        #: where each keyframe's data starts (Matroska: its cluster's), the end of what a frame before it needs
+        self._index_pos = [pos for _, pos in keys]
 
     @property
     def frames_skipped(self) -> int:
@@ -116,6 +121,7 @@ class FramePicker:
     def keyframe_at(self, ms: float) -> Picked | None:
         """The keyframe displayed at or before `ms` (the first keyframe if `ms` precedes it), or None."""
         target = self.src.pts_of(ms)
+        self.src.limit_readahead(None)
         try:
             packet = self._keyframe_for(target)
             if packet is None or packet.pts is None:
@@ -188,7 +194,13 @@ class FramePicker:
         last = then is None or then < target or self._keyframe_between(target, then)
         return self._exact_at(target, drain=last)
 
+    def _next_keyframe_pos(self, target: int) -> int | None:
+        i = bisect.bisect_right(self._index, target)
+        return self._index_pos[i] if i < len(self._index) and self._index_pos[i] > 0 else None
+
     def _exact_at(self, target: int, *, drain: bool) -> Picked | None:
+        # the frame shown at t is decoded from packets before the next keyframe's (its reorder delay aside)
+        self.src.limit_readahead(self._next_keyframe_pos(target))
         self._feed.drain_for = target if drain else None
         picked = self._exact(target, skip=self._margin > 0, seek=not self._can_continue(target))
         if self._feed.skip_before is not None and self._dropped_answer(target):
@@ -252,8 +264,9 @@ class FramePicker:
         if first is None:
             return
         yield first
-        # every frame of the window is wanted: none may be dropped
+        # every frame of the window is wanted: none may be dropped, and it may span keyframes
         self._feed.skip_before = None
+        self.src.limit_readahead(None)
         end = self.src.pts_of(end_ms)
         while True:
             frame = self._next()

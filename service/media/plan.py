@@ -37,9 +37,10 @@ from service.media.range_reader import (
     CACHE_BYTES,
     MAX_READAHEAD_BYTES,
     RangeReader,
+    fence_block,
     fetch_span,
 )
-from service.media.source import capture_duration_ms, content_bad, open_container
+from service.media.source import capture_duration_ms, content_bad, first_pts, open_container
 from service.media.timing import plan as plan_targets
 
 #: the first keyframe packet is looked for among this many packets
@@ -104,7 +105,7 @@ def read_index(
             raise MediaContentBad("The input video has no decodable keyframe.")
         rotation = rotation_of(frames[0])
     duration_ms = known_duration_ms if known_duration_ms is not None else capture_duration_ms(container, stream)
-    start = stream.start_time if stream.start_time is not None else 0
+    start = first_pts(container, stream)
     # a seek loads an index kept apart from the header (Matroska's cues), as a job's first seek does
     container.seek(start, backward=True, any_frame=False, stream=stream)
     entries = list(stream.index_entries)
@@ -312,6 +313,7 @@ def _bytes(index: VideoIndex, chosen: list[int], exact: bool, size: int, header:
     total_blocks = (size - 1) // block + 1
     cached = set(header)
     last, readahead = -2, 1
+    until: int | None = None
     by_pts = {pts: n for n, (pts, _, _) in enumerate(index.packets)}
     decode_order = sorted(range(len(index.packets)), key=lambda n: index.packets[n][1])
 
@@ -331,6 +333,7 @@ def _bytes(index: VideoIndex, chosen: list[int], exact: bool, size: int, header:
                 max_readahead=max(1, MAX_READAHEAD_BYTES // block),
                 cache_blocks=max(1, CACHE_BYTES // block),
                 total_blocks=total_blocks,
+                until=until,
             )
             cached.update(range(b, b + span))
             last = b + span - 1
@@ -343,6 +346,10 @@ def _bytes(index: VideoIndex, chosen: list[int], exact: bool, size: int, header:
             _, pos, length = index.packets[by_pts[pts]]
             read(pos, max(length, AVIO_BUFFER_SIZE))
             continue
+        # the decoder's own limit (`FramePicker`): nothing read ahead from the next keyframe's data on
+        following = bisect.bisect_right(index.keyframes, pts)
+        next_key = index.packets[by_pts[index.keyframes[following]]][1] if following < len(index.keyframes) else 0
+        until = fence_block(next_key or None, block)
         first = position[by_pts[_keyframe_at(index, pts)]]
         frame_after = index.frames[min(bisect.bisect_right(index.frames, pts), len(index.frames) - 1)]
         final = min(position[by_pts[frame_after]] + index.reorder_depth, len(decode_order) - 1)

@@ -37,7 +37,9 @@ def probe(spec: ProbeSpec) -> Probe:
     """Describe `spec.source`; raises only service errors (picklable)."""
     failure: ServiceError | None = None
     try:
-        container, reader = open_container(spec.source, ssrf_allow=spec.ssrf_allow, max_bytes=spec.max_input_bytes)
+        container, reader = open_container(
+            spec.source, ssrf_allow=spec.ssrf_allow, max_bytes=spec.max_input_bytes, every_stream=True
+        )
         try:
             result = _describe(container, spec.media_type, _size(reader))
             fetched = reader.bytes_fetched if isinstance(reader, RangeReader) else 0

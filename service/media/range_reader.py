@@ -44,14 +44,22 @@ def fetch_span(
     max_readahead: int,
     cache_blocks: int,
     total_blocks: int,
+    until: int | None = None,
 ) -> tuple[int, int]:
     """The one read policy, for the reader and for plans that predict its bytes (`media/plan.py`): block
     `index` is missing and the caller reads through block `wanted_last`; after `last_block` was the last
     fetched, with `readahead`. Returns (blocks to fetch from `index`, the read-ahead now). Sequential reads
-    (demuxing forward) double the read-ahead, a jump (a seek) resets it; never more than the cache keeps."""
+    (demuxing forward) double the read-ahead, a jump (a seek) resets it; never more than the cache keeps.
+    `until`: no block from this one on is read ahead (what is asked for still is), once past it no limit."""
     readahead = min(readahead * 2, max_readahead) if index == last_block + 1 else 1
-    span = min(max(readahead, wanted_last - index + 1), cache_blocks)
+    ahead = readahead if until is None or until <= index else min(readahead, until - index)
+    span = min(max(ahead, wanted_last - index + 1), cache_blocks)
     return min(index + span, total_blocks) - index, readahead
+
+
+def fence_block(position: int | None, block: int) -> int | None:
+    """The first block wholly at or after byte `position`: `fetch_span`'s `until`."""
+    return None if position is None else -(-position // block)
 
 
 _CONTENT_RANGE = re.compile(r"bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)")
@@ -90,6 +98,8 @@ class RangeReader(io.RawIOBase):
         self._pos = 0
         self._last_block = -2
         self._readahead = 1
+        #: byte position reads ahead stop at (`limit_readahead`)
+        self._fence: int | None = None
         self.bytes_fetched = 0
         self._fetched: set[int] = set()
         self.requests = 0
@@ -170,6 +180,11 @@ class RangeReader(io.RawIOBase):
                 self._store(i, body[i * self._block : (i + 1) * self._block])
         return total
 
+    def limit_readahead(self, position: int | None) -> None:
+        """Read nothing ahead from byte `position` on (None: no limit): where the caller knows its data
+        ends, such as the next keyframe's for an exact frame shown before it."""
+        self._fence = position
+
     @property
     def block_size(self) -> int:
         return self._block
@@ -200,6 +215,7 @@ class RangeReader(io.RawIOBase):
             max_readahead=self._max_readahead,
             cache_blocks=self._cache_blocks,
             total_blocks=(self.size - 1) // self._block + 1,
+            until=fence_block(self._fence, self._block),
         )
         last = index + span
         start, end = index * self._block, min(last * self._block, self.size) - 1

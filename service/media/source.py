@@ -6,6 +6,7 @@ exception crosses the process-pool boundary by pickling.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from dataclasses import dataclass
@@ -44,6 +45,13 @@ SUPPORTED_DEMUXERS = (
 #: Every open: the input is a file object we hand over, so FFmpeg needs no protocol at all; the
 #: whitelist names none (no protocol is called "none"), so whatever a file points at stays closed.
 OPEN_OPTIONS = {"protocol_whitelist": "none", "format_whitelist": ",".join(SUPPORTED_DEMUXERS)}
+#: A capture's Matroska/WebM open: no stream-info pass. The track header already gives the codec, the
+#: frame size and the frame rate; the pass would add the pixel format by decoding the first keyframe, which
+#: in a WebM file is often its largest packet (9 % of the benchmark's d.webm). The first frame's time
+#: comes from the cues instead (`first_pts`). The probe, which reports every stream, still runs the pass.
+LIGHT_OPEN_OPTIONS = {**OPEN_OPTIONS, "probesize": "32", "fpsprobesize": "0"}
+#: every Matroska/WebM file starts with its EBML header's ID
+_EBML_ID = b"\x1a\x45\xdf\xa3"
 #: AVIO buffer for a local file: the page cache makes small reads pointless, a call per 64 KiB is cheap
 LOCAL_BUFFER_SIZE = 64 * 1024
 _DURATION_TAG = re.compile(r"(\d+):([0-5]\d):(\d{1,2}(?:\.\d{1,9})?)")
@@ -72,6 +80,11 @@ class Source:
     def bytes_read(self) -> int:
         return self.reader.bytes_fetched if isinstance(self.reader, RangeReader) else 0
 
+    def limit_readahead(self, position: int | None) -> None:
+        """Over HTTP, read nothing ahead from byte `position` on (`RangeReader.limit_readahead`)."""
+        if isinstance(self.reader, RangeReader):
+            self.reader.limit_readahead(position)
+
     def pts_of(self, ms: float) -> int:
         return self.start_pts + int(ms / 1000 / self.time_base)
 
@@ -97,9 +110,10 @@ def _check_size(size: int, max_bytes: int) -> None:
 
 
 def _open_container(
-    source: str, ssrf_allow: tuple[str, ...] | None, max_bytes: int
+    source: str, ssrf_allow: tuple[str, ...] | None, max_bytes: int, *, every_stream: bool = False
 ) -> tuple[av.container.InputContainer, RangeReader | BinaryIO]:
-    """Open the one object asked for as a file object: FFmpeg gets bytes, never a name it could open."""
+    """Open the one object asked for as a file object: FFmpeg gets bytes, never a name it could open.
+    `every_stream`: run FFmpeg's stream-info pass on Matroska too (the probe describes every stream)."""
     reader: RangeReader | BinaryIO
     buffer_size = AVIO_BUFFER_SIZE
     if source.startswith(("http://", "https://")):
@@ -116,7 +130,8 @@ def _open_container(
             raise MediaNotFound(f"The input media file cannot be read: {exc.strerror}.") from None
     try:
         _check_size(size, max_bytes)
-        return av.open(reader, mode="r", buffer_size=buffer_size, container_options=OPEN_OPTIONS), reader
+        options = OPEN_OPTIONS if every_stream or not _is_matroska(reader) else LIGHT_OPEN_OPTIONS
+        return av.open(reader, mode="r", buffer_size=buffer_size, container_options=options), reader
     except av.FFmpegError as exc:
         reader.close()
         raise content_bad(exc) from None
@@ -125,9 +140,35 @@ def _open_container(
         raise
 
 
+def _is_matroska(reader: RangeReader | BinaryIO) -> bool:
+    head = reader.read(len(_EBML_ID))
+    reader.seek(0)
+    return head == _EBML_ID
+
+
+def _opened_light(container: av.container.InputContainer) -> bool:
+    return container.container_options.get("probesize") == LIGHT_OPEN_OPTIONS["probesize"]
+
+
+def first_pts(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> int:
+    """pts of the first frame, which the API's times are relative to. Matroska/WebM: its first keyframe,
+    from the cues (read by a seek; a light open has read no packet), or in a file without cues (written
+    live) by reading up to it; a track starts on a keyframe (frames before one could not be decoded)."""
+    if not container.format.name.startswith("matroska"):
+        return stream.start_time if stream.start_time is not None else 0
+    with contextlib.suppress(av.FFmpegError):
+        container.seek(0, backward=True, any_frame=False, stream=stream)
+    entries = stream.index_entries
+    if len(entries):
+        return entries[0].timestamp
+    return stream.start_time if stream.start_time is not None else 0
+
+
 def _duration_ms(container: av.container.InputContainer, stream: av.video.stream.VideoStream, start: int) -> int:
     tb = stream.time_base or Fraction(1, 1)
-    if stream.duration:
+    # (without the stream-info pass, FFmpeg copies the segment's length, start offset included, to the
+    # stream; the track's end time below is the measure)
+    if stream.duration and not _opened_light(container):
         # mp4/mov: from the track header, already relative to the first frame
         return round(stream.duration * tb * 1000)
     end_s = _track_end_tag(stream)
@@ -139,7 +180,7 @@ def _duration_ms(container: av.container.InputContainer, stream: av.video.stream
     # Matroska/WebM/TS: container.duration is the segment length in some demuxers and the span since the
     # first timestamp in others, so measure instead: seek to the last keyframe and read to the end (one
     # GOP of packets). A truncated file thereby reports its readable length.
-    end = _probe_end(container, stream)
+    end = _probe_end(container, stream, start)
     if end is not None:
         return max(round((end - start) * tb * 1000), 0)
     return round((container.duration or 0) / av.time_base * 1000)
@@ -154,10 +195,10 @@ def _track_end_tag(stream: av.video.stream.VideoStream) -> Fraction | None:
     return Fraction(int(hours) * 3600 + int(minutes) * 60) + Fraction(seconds)
 
 
-def _probe_end(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> int | None:
+def _probe_end(container: av.container.InputContainer, stream: av.video.stream.VideoStream, start: int) -> int | None:
     """pts just after the last video packet, or None when the end cannot be read."""
     tb = stream.time_base or Fraction(1, 1)
-    far = (stream.start_time or 0) + int(((container.duration or 0) / av.time_base + 1) / tb)
+    far = start + int(((container.duration or 0) / av.time_base + 1) / tb)
     end: int | None = None
     try:
         try:
@@ -176,16 +217,17 @@ def _probe_end(container: av.container.InputContainer, stream: av.video.stream.V
 
 
 def open_container(
-    source: str, *, ssrf_allow: tuple[str, ...] | None = None, max_bytes: int = 0
+    source: str, *, ssrf_allow: tuple[str, ...] | None = None, max_bytes: int = 0, every_stream: bool = False
 ) -> tuple[av.container.InputContainer, RangeReader | BinaryIO]:
     """The input opened exactly as `open_source` opens it (the one object, no protocol, the supported
-    demuxers) without choosing a stream: for the probe, which describes every stream. Caller closes both."""
-    return _open_container(source, ssrf_allow, max_bytes)
+    demuxers) without choosing a stream: for the probe (`every_stream`, as it describes them all) and the
+    shard planner. Caller closes both."""
+    return _open_container(source, ssrf_allow, max_bytes, every_stream=every_stream)
 
 
 def capture_duration_ms(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> int:
     """A video stream's duration as `open_source` measures it: what a probe records for later captures."""
-    return _duration_ms(container, stream, stream.start_time if stream.start_time is not None else 0)
+    return _duration_ms(container, stream, first_pts(container, stream))
 
 
 def open_source(
@@ -222,7 +264,7 @@ def open_source(
         for other in container.streams:
             if other.index != stream.index:
                 other.discard = av.stream.Discard.all
-        start = stream.start_time if stream.start_time is not None else 0
+        start = first_pts(container, stream)
         tb = stream.time_base or Fraction(1, 1)
         duration_ms = known_duration_ms if known_duration_ms is not None else _duration_ms(container, stream, start)
         if max_duration_ms and duration_ms > max_duration_ms:

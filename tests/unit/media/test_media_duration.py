@@ -9,17 +9,7 @@ import pytest
 
 from service.media import source
 from service.media.source import open_source
-
-
-def remux(source: Path, target: Path, options: dict[str, str]) -> Path:
-    """`source`'s video packets in a new Matroska file written with muxer `options`."""
-    with av.open(str(source)) as inp, av.open(str(target), "w", format="matroska", options=options) as out:
-        stream = out.add_stream_from_template(inp.streams.video[0])
-        for packet in inp.demux(inp.streams.video[0]):
-            if packet.size:
-                packet.stream = stream
-                out.mux(packet)
-    return target
+from tests import media_factory as mf
 
 
 def test_matroska_duration_comes_from_the_track_tag(offset_mkv: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -33,14 +23,14 @@ def test_matroska_duration_comes_from_the_track_tag(offset_mkv: Path, monkeypatc
 
 def test_matroska_without_the_tag_is_measured_at_its_end(offset_mkv: Path, tmp_path: Path) -> None:
     # a live recording's muxer writes no DURATION tag (nor cues): the last packets are read instead
-    live = remux(offset_mkv, tmp_path / "live.mkv", {"live": "1"})
+    live = mf.remux(offset_mkv, tmp_path / "live.mkv", {"live": "1"})
     with open_source(str(live)) as src:
         assert "DURATION" not in src.stream.metadata
         assert src.duration_ms == 10_000
 
 
 def test_a_malformed_tag_is_not_trusted(offset_mkv: Path, tmp_path: Path) -> None:
-    odd = remux(offset_mkv, tmp_path / "odd.mkv", {})
+    odd = mf.remux(offset_mkv, tmp_path / "odd.mkv", {})
     with av.open(str(odd)) as check:
         assert "DURATION" in check.streams.video[0].metadata
     # overwrite the tag's digits in place: "00:00:13.0…" becomes "00:00:1x.0…", not a time

@@ -136,3 +136,48 @@ def test_keyframe_job_reads_the_keyframe_packets_and_little_else(
     assert result.bytes_read <= needed + allowance, (result.bytes_read, needed, long_clip.stat().st_size)
     # One request per keyframe (plus the index), not one per AVIO buffer.
     assert stats.requests <= len(keyframes) + 8, stats.requests
+
+
+def test_reads_ahead_stop_at_the_limit_but_asked_for_bytes_do_not(
+    server: tuple[str, Stats], long_clip: Path, small_blocks: None
+) -> None:
+    url, _ = server
+    data = long_clip.read_bytes()
+    block = range_reader.BLOCK_SIZE
+    with RangeReader(f"{url}/long.mp4") as reader:
+        reader.limit_readahead(20 * block + 100)
+        reader.seek(4 * block)
+        while reader.tell() < 20 * block:  # sequential small reads: the read-ahead grows to 16 blocks
+            reader.read(1000)
+        # the read-ahead stopped at the block holding the limit
+        assert max(reader.blocks_fetched) == 20
+        reader.seek(21 * block)
+        assert reader.read(3 * block) == data[21 * block : 24 * block]  # past it: what is asked for
+        assert max(reader.blocks_fetched) >= 23
+        reader.limit_readahead(None)
+
+
+def test_an_exact_frame_reads_nothing_from_the_next_keyframe_on(run: Run, tmp_path: Path) -> None:
+    """Matroska, whose cues give each keyframe's cluster: an exact frame late in a GOP fetches no block between
+    the next keyframe's cluster and the cues at the end (the demuxer's read-ahead would)."""
+    clip = mf.make_video(tmp_path / "noisy.mkv", seconds=6, gop=50, size=(640, 360), noise=True)
+    with av.open(str(clip)) as container:
+        stream = container.streams.video[0]
+        container.seek(0, stream=stream)
+        clusters = [e.pos for e in stream.index_entries]
+    assert len(clusters) == 3  # keyframes at 0, 2 and 4 s
+    stats = Stats()
+    fetched: list[frozenset[int]] = []
+    real_close = RangeReader.close
+
+    def close(self: RangeReader) -> None:
+        fetched.append(self.blocks_fetched)
+        real_close(self)
+
+    with serve_directory(tmp_path, stats) as url, pytest.MonkeyPatch.context() as patch:
+        patch.setattr(RangeReader, "close", close)
+        result = run(f"{url}/noisy.mkv", frame_type=FrameType.NORMAL, time_ms=3_520)
+    assert result.images[0].captured_ms == 3_520
+    block = range_reader.BLOCK_SIZE
+    after = set(range(-(-clusters[2] // block), clusters[2] // block + 8))
+    assert fetched and not fetched[-1] & after, sorted(fetched[-1] & after)
