@@ -145,6 +145,7 @@ class FramePicker:
             return None
         self.frames_decoded += len(frames)
         frame = frames[0]
+        self.src.check_frame(frame)
         self._last_keyframe = Picked(frame, frame.pts if frame.pts is not None else packet.pts, True)
         return self._last_keyframe
 
@@ -153,6 +154,7 @@ class FramePicker:
     def _decode_forward(self) -> Iterator[av.video.frame.VideoFrame]:
         for frame in self._feed.frames():
             assert frame.pts is not None
+            self.src.check_frame(frame)
             self.frames_decoded += 1
             if frame.key_frame:
                 if self._last_key is not None and frame.pts > self._last_key:

@@ -17,6 +17,7 @@ from typing import BinaryIO
 import av
 import av.container
 import av.stream
+import av.video.frame
 import av.video.stream
 
 from service.errors import MediaContentBad, MediaNotFound, MediaTooLarge
@@ -45,10 +46,12 @@ SUPPORTED_DEMUXERS = (
 #: Every open: the input is a file object we hand over, so FFmpeg needs no protocol at all; the
 #: whitelist names none (no protocol is called "none"), so whatever a file points at stays closed.
 OPEN_OPTIONS = {"protocol_whitelist": "none", "format_whitelist": ",".join(SUPPORTED_DEMUXERS)}
-#: A capture's Matroska/WebM open: no stream-info pass. The track header already gives the codec, the
-#: frame size and the frame rate; the pass would add the pixel format by decoding the first keyframe, which
-#: in a WebM file is often its largest packet (9 % of the benchmark's d.webm). The first frame's time
-#: comes from the cues instead (`first_pts`). The probe, which reports every stream, still runs the pass.
+#: A capture's Matroska/WebM open: the stream-info pass cut to one packet. The track header already gives
+#: the codec, the frame size and the frame rate; the full pass adds the pixel format by decoding the first
+#: keyframe, often the file's largest packet (9 % of the benchmark's d.webm). With `probesize` at its
+#: minimum FFmpeg stops after the first packet, so when that is audio (d.webm) no video is read to open.
+#: The first frame's time comes from the cues instead (`first_pts`), the frame size is checked on every
+#: decoded frame (`Source.check_frame`). The probe, which reports every stream, runs the full pass.
 LIGHT_OPEN_OPTIONS = {**OPEN_OPTIONS, "probesize": "32", "fpsprobesize": "0"}
 #: every Matroska/WebM file starts with its EBML header's ID
 _EBML_ID = b"\x1a\x45\xdf\xa3"
@@ -75,6 +78,12 @@ class Source:
     start_pts: int
     time_base: Fraction
     duration_ms: int
+    #: pixels a decoded frame may have (0: any), checked on every frame: the header's frame size is only
+    #: a claim (a light open reads nothing else), and a stream may change size at a later keyframe
+    max_pixels: int = 0
+
+    def check_frame(self, frame: av.video.frame.VideoFrame) -> None:
+        check_pixels(frame.width, frame.height, self.max_pixels)
 
     @property
     def bytes_read(self) -> int:
@@ -100,6 +109,11 @@ class Source:
 
     def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
+
+
+def check_pixels(width: int, height: int, max_pixels: int) -> None:
+    if max_pixels and width * height > max_pixels:
+        raise MediaTooLarge(f"The input video frame {width}x{height} exceeds {max_pixels} pixels.")
 
 
 def _check_size(size: int, max_bytes: int) -> None:
@@ -152,8 +166,8 @@ def _opened_light(container: av.container.InputContainer) -> bool:
 
 def first_pts(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> int:
     """pts of the first frame, which the API's times are relative to. Matroska/WebM: its first keyframe,
-    from the cues (read by a seek; a light open has read no packet), or in a file without cues (written
-    live) by reading up to it; a track starts on a keyframe (frames before one could not be decoded)."""
+    from the cues (read by a seek; a light open may have read no video packet), or in a file without cues
+    (written live) by reading up to it; a track starts on a keyframe (frames before one cannot be decoded)."""
     if not container.format.name.startswith("matroska"):
         return stream.start_time if stream.start_time is not None else 0
     with contextlib.suppress(av.FFmpegError):
@@ -254,8 +268,7 @@ def open_source(
             raise MediaContentBad("The input media uses an unsupported video codec.")
         if not ctx.width or not ctx.height:
             raise MediaContentBad("The input media has no decodable video (unknown frame size).")
-        if max_pixels and ctx.width * ctx.height > max_pixels:
-            raise MediaTooLarge(f"The input video frame {ctx.width}x{ctx.height} exceeds {max_pixels} pixels.")
+        check_pixels(ctx.width, ctx.height, max_pixels)
         # 0 = FFmpeg picks the count; FRAME threading adds output delay, which the keyframe-packet
         # technique drains with decode(None) anyway, so AUTO is safe and faster on multi-core.
         ctx.thread_count = threads
@@ -271,7 +284,7 @@ def open_source(
             raise MediaTooLarge(
                 f"The input video lasts {duration_ms / 1000:g} s; at most {max_duration_ms / 1000:g} s are accepted."
             )
-        return Source(container, stream, reader, start, tb, duration_ms)
+        return Source(container, stream, reader, start, tb, duration_ms, max_pixels)
     except BaseException:
         container.close()
         reader.close()

@@ -5,12 +5,13 @@ from __future__ import annotations
 import pickle
 from pathlib import Path
 
+import av
 import pytest
 
 from service.domain.models import CaptureSpec, FrameType, SnapshotConfig
 from service.errors import CaptureOutOfRange, MediaContentBad, MediaError, MediaNotFound, MediaTooLarge
 from service.media.capture import capture
-from tests.media_factory import load, read_index
+from tests.media_factory import codec_available, load, make_video, read_index
 from tests.unit.media.conftest import Run
 
 
@@ -44,6 +45,36 @@ def test_frame_too_large(run: Run, h264: Path) -> None:
     with pytest.raises(MediaTooLarge, match="320x180"):
         run(h264, spec={"max_input_pixels": 320 * 179})
     assert run(h264, spec={"max_input_pixels": 320 * 180}).count == 1
+
+
+@pytest.mark.parametrize("frame_type", [FrameType.INTRA, FrameType.NORMAL])
+def test_a_stream_growing_past_the_limit_at_a_later_keyframe_is_too_large(
+    run: Run, tmp_path: Path, frame_type: FrameType
+) -> None:
+    """VP9 may change its frame size at any keyframe: 2 s at 80x45 (the size its header states), then 2 s
+    at 320x180. The open passes the limit, the first decoded frame of the larger part does not."""
+    if not codec_available("libvpx-vp9"):
+        pytest.skip("this FFmpeg build has no libvpx-vp9")
+    small = make_video(tmp_path / "small.webm", codec="libvpx-vp9", seconds=2, size=(80, 45))
+    large = make_video(tmp_path / "large.webm", codec="libvpx-vp9", seconds=2, size=(320, 180))
+    growing = tmp_path / "growing.webm"
+    with av.open(str(small)) as first, av.open(str(large)) as second, av.open(str(growing), "w") as out:
+        stream = out.add_stream_from_template(first.streams.video[0])
+        shift = 0
+        for part in (first, second):
+            last = 0
+            for packet in part.demux(part.streams.video[0]):
+                if packet.size and packet.pts is not None:
+                    last = max(last, packet.pts + (packet.duration or 0))
+                    packet.pts += shift
+                    packet.dts = packet.pts
+                    packet.stream = stream
+                    out.mux(packet)
+            shift += last
+    limit = {"max_input_pixels": 80 * 45 * 2}
+    assert run(growing, frame_type=frame_type, time_ms=1000, spec=limit).images[0].width == 80
+    with pytest.raises(MediaTooLarge, match="320x180"):
+        run(growing, frame_type=frame_type, time_ms=3000, spec=limit)
 
 
 def test_single_snapshot_past_the_end(run: Run, h264: Path) -> None:

@@ -1,5 +1,5 @@
-"""A capture opens Matroska/WebM without FFmpeg's stream-info pass: it reads no packet to open, and finds
-the first frame's time and the duration the full pass (the probe's open) finds."""
+"""A capture opens Matroska/WebM with FFmpeg's stream-info pass cut to one packet: with audio first, it
+reads no video to open, and finds the first frame's time and the duration the full pass (the probe's) finds."""
 
 from __future__ import annotations
 
@@ -63,9 +63,12 @@ def test_a_track_starting_before_its_first_keyframe_is_timed_from_it(clips: Path
         assert src.duration_ms == full_ms == 3000 - GOP * 1000 // FPS
 
 
-def test_over_http_the_open_reads_no_packet(clips: Path) -> None:
-    """The pass would decode the first keyframe: more than the header, cues and track tag together."""
+def test_over_http_the_open_reads_no_video_packet(clips: Path) -> None:
+    """The full pass decodes the first keyframe: more than the header, cues, track tag and the first audio
+    packet (the first packet of `cued.mkv`) together."""
     with av.open(str(clips / "cued.mkv")) as plain:
+        assert next(plain.demux()).stream.type == "audio"
+        plain.seek(0)
         keyframe = next(p.size for p in plain.demux(plain.streams.video[0]) if p.is_keyframe)
     with serve_directory(clips) as base:
         with open_source(f"{base}/cued.mkv") as src:
