@@ -141,6 +141,34 @@ class Picks:
     picker: FramePicker
 
 
+#: Keyframes for images whose sides are at most this share of the coded frame's shorter side decode
+#: without the in-loop deblocking filter: 20 % less decode time (a 1080p H.264 keyframe: 6.7 → 5.35 ms),
+#: and once the image is that much smaller the filter's work is averaged away: the benchmark's a.mp4, 60
+#: keyframes, mean absolute difference 0.10 at 160x90 (at most 5 levels) and 0.26 at 480x270 (at most
+#: 13). JPEG q88 alone moves pixels by more. A frame that others are predicted from keeps it (drift).
+THUMBNAIL_SHARE = 0.25
+
+
+def decodes_as_thumbnails(
+    src: Source, spec: CaptureSpec, sink: Sink, fixed_size: tuple[int, int] | None = None
+) -> bool:
+    """Whether every frame this capture decodes ends as a small image only: keyframes, each decoded alone
+    (`FramePicker.keyframe_at`), no black-frame rule (which decodes forward from them), and images whose
+    sides are at most THUMBNAIL_SHARE of the coded frame's shorter side, whichever way the display matrix
+    turns the frame (known only once one is decoded)."""
+    cfg = spec.config
+    if cfg.frame_type is not FrameType.INTRA or first_image_rule(cfg) or every_image_rule(cfg):
+        return False
+    width, height = src.stream.codec_context.width, src.stream.codec_context.height
+    sar = src.stream.sample_aspect_ratio or Fraction(1, 1)
+    shown = (round(width * sar), height)
+    largest = max(
+        max(sink.render_size(fixed_size or output_size(display, cfg.width, cfg.height)))
+        for display in (shown, shown[::-1])
+    )
+    return largest <= min(width, height) * THUMBNAIL_SHARE
+
+
 def pick_all(
     src: Source,
     spec: CaptureSpec,
@@ -157,6 +185,9 @@ def pick_all(
     the size the job's first image has.
     """
     cfg = spec.config
+    if decodes_as_thumbnails(src, spec, sink, output_size):
+        ctx = src.stream.codec_context
+        ctx.options = {**ctx.options, "skip_loop_filter": "all"}
     picker = FramePicker(src)
     first_rule, all_rule = first_image_rule(cfg), every_image_rule(cfg)
     sar = src.stream.sample_aspect_ratio
