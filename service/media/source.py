@@ -79,7 +79,7 @@ class Source:
     time_base: Fraction
     duration_ms: int
     #: pixels a decoded frame may have (0: any), checked on every frame: the header's frame size is only
-    #: a claim (a light open reads nothing else), and a stream may change size at a later keyframe
+    #: a claim (a light open decodes nothing to check it), and a stream may change size at a later keyframe
     max_pixels: int = 0
 
     def check_frame(self, frame: av.video.frame.VideoFrame) -> None:
@@ -168,13 +168,11 @@ def first_pts(container: av.container.InputContainer, stream: av.video.stream.Vi
     """pts of the first frame, which the API's times are relative to. Matroska/WebM: its first keyframe,
     from the cues (read by a seek; a light open may have read no video packet), or in a file without cues
     (written live) by reading up to it; a track starts on a keyframe (frames before one cannot be decoded)."""
-    if not container.format.name.startswith("matroska"):
-        return stream.start_time if stream.start_time is not None else 0
-    with contextlib.suppress(av.FFmpegError):
-        container.seek(0, backward=True, any_frame=False, stream=stream)
-    entries = stream.index_entries
-    if len(entries):
-        return entries[0].timestamp
+    if container.format.name.startswith("matroska"):
+        with contextlib.suppress(av.FFmpegError):
+            container.seek(0, backward=True, any_frame=False, stream=stream)
+        if len(stream.index_entries):
+            return stream.index_entries[0].timestamp
     return stream.start_time if stream.start_time is not None else 0
 
 
