@@ -104,8 +104,8 @@ def read_index(
         if not frames:
             raise MediaContentBad("The input video has no decodable keyframe.")
         rotation = rotation_of(frames[0])
-    duration_ms = known_duration_ms if known_duration_ms is not None else capture_duration_ms(container, stream)
     start = first_pts(container, stream)
+    duration_ms = known_duration_ms if known_duration_ms is not None else capture_duration_ms(container, stream, start)
     # a seek loads an index kept apart from the header (Matroska's cues), as a job's first seek does
     container.seek(start, backward=True, any_frame=False, stream=stream)
     entries = list(stream.index_entries)

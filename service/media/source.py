@@ -237,9 +237,12 @@ def open_container(
     return _open_container(source, ssrf_allow, max_bytes, every_stream=every_stream)
 
 
-def capture_duration_ms(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> int:
-    """A video stream's duration as `open_source` measures it: what a probe records for later captures."""
-    return _duration_ms(container, stream, first_pts(container, stream))
+def capture_duration_ms(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream, start: int | None = None
+) -> int:
+    """A video stream's duration as `open_source` measures it: what a probe records for later captures.
+    `start`: the stream's `first_pts`, when the caller has it already (a Matroska file's costs a seek)."""
+    return _duration_ms(container, stream, first_pts(container, stream) if start is None else start)
 
 
 def open_source(
