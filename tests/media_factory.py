@@ -178,13 +178,13 @@ def frame_pixels(frame: av.video.frame.VideoFrame) -> bytes:
     return bytes(out)
 
 
-def remux(source: Path, target: Path, options: dict[str, str] | None = None) -> Path:
+def remux(source: Path, target: Path, options: dict[str, str] | None = None, *, skip_packets: int = 0) -> Path:
     """`source`'s video stream copied into `target`'s container, with muxer `options` (e.g. Matroska's
-    `live`: no duration, tags or cues, as a recorder writes it)."""
+    `live`: no duration, tags or cues, as a recorder writes it), less its first `skip_packets` packets."""
     with av.open(str(source)) as src, av.open(str(target), "w", options=options or {}) as out:
         stream = out.add_stream_from_template(src.streams.video[0])
-        for packet in src.demux(src.streams.video[0]):
-            if packet.size:  # not the demuxer's empty end-of-stream packet
+        for n, packet in enumerate(src.demux(src.streams.video[0])):
+            if n >= skip_packets and packet.size:  # not the demuxer's empty end-of-stream packet
                 packet.stream = stream
                 out.mux(packet)
     return target
