@@ -28,7 +28,7 @@ import av.packet
 import av.video.frame
 
 from service.media.feed import Feed
-from service.media.keyframes import next_keyframe
+from service.media.keyframes import keyframe_entries, next_keyframe
 from service.media.source import Source
 
 #: after a seek, give up looking for a keyframe packet after this many non-key packets
@@ -68,9 +68,7 @@ class FramePicker:
         #: largest keyframe spacing seen so far (pts), the fallback when the container has no index
         self._gop = 0
         self._last_keyframe: Picked | None = None
-        keys = (
-            sorted((e.timestamp, e.pos) for e in src.stream.index_entries if e.is_keyframe) if _has_index(src) else []
-        )
+        keys = keyframe_entries(src.stream) if _has_index(src) else []
         self._index = [pts for pts, _ in keys]
         #: where each keyframe's data starts (Matroska: its cluster's), the end of what a frame before it needs
         self._index_pos = [pos for _, pos in keys]

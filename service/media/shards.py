@@ -33,7 +33,7 @@ from service.domain.shards import Cut, Shard, ShardRule, cut_job
 from service.errors import InternalError, ServiceError
 from service.media.capture import bif_frames, capture_open, finish, guarded, make_sink, pick_all
 from service.media.decode import nominal_span
-from service.media.keyframes import index_offset, next_keyframe
+from service.media.keyframes import index_offset, keyframe_entries, next_keyframe
 from service.media.outputs import Shot, SingleImages, SpriteSheets
 from service.media.source import Source
 from service.media.timing import plan, slot_interval_ms
@@ -158,7 +158,7 @@ class RawCells:
     def add(self, shot: Shot, image: Image.Image) -> None:
         path = os.path.join(self._scratch, f"cell-{len(self.cells) + 1:05d}.rgb")
         with open(path, "wb") as out:
-            out.write(image.tobytes())
+            out.write(image.tobytes("raw", "RGB"))
         self.cells.append((shot, path, image.size))
 
 
@@ -176,11 +176,10 @@ def keyframe_times(src: Source) -> list[int]:
     try:
         src.container.seek(src.start_pts, backward=True, any_frame=False, stream=stream)
         first = next_keyframe(src.container, stream)
-        entries = list(stream.index_entries)
     except (av.FFmpegError, EOFError):
         return []
-    offset = index_offset(entries, first)
-    return sorted(e.timestamp + offset for e in entries if e.is_keyframe)
+    offset = index_offset(stream.index_entries, first)
+    return [pts + offset for pts, _ in keyframe_entries(stream)]
 
 
 def _cut(src: Source, spec: CaptureSpec, rule: ShardRule) -> Cut:
