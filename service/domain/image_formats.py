@@ -36,6 +36,8 @@ class ImageFormat:
     options: tuple[tuple[str, Any], ...] = ()
     #: a Pillow feature the encoder needs ("" when it is built in)
     feature: str = ""
+    #: whether Pillow's writer takes an RGBX image (what the renderer maps an unscaled frame as) as RGB
+    writes_rgbx: bool = True
 
     def quality(self, asked: int | None, jpeg_default: int) -> int | None:
         """The quality to encode with: the job's, else this format's default (JPEG: the server's)."""
@@ -47,7 +49,7 @@ class ImageFormat:
 
 
 JPEG = ImageFormat("JPEG", (".jpg", ".jpeg"), "image/jpeg", "JPEG", 88)
-PNG = ImageFormat("PNG", (".png",), "image/png", "PNG", None)
+PNG = ImageFormat("PNG", (".png",), "image/png", "PNG", None, writes_rgbx=False)
 #: method 4 of 0–6: Pillow's default, a fair speed/size trade-off
 WEBP = ImageFormat("WebP", (".webp",), "image/webp", "WEBP", 80, (("method", 4),))
 #: speed 8 of 0–10: about twice as fast as libavif's default 6 for the same bytes within 1 %

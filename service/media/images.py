@@ -27,6 +27,8 @@ class Encoder:
 
     def save(self, image: Image.Image, path: str) -> int:
         """Write `image` to `path`; returns the file's size in bytes."""
+        if image.mode == "RGBX" and not self.format.writes_rgbx:
+            image = image.convert("RGB")
         options = dict(self.format.options)
         if self.quality is not None:
             options["quality"] = self.quality

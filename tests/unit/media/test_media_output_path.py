@@ -1,8 +1,9 @@
 """The cheaper output path draws what the old one drew: same pixels, right colours, errors still surface.
 
 The old path: `frame.reformat(format="rgb24")` with the frame's own scaler, then `Image.frombuffer` over
-the rgb24 plane. The new one keeps a scaler for the job, reads rgb0 when nothing is scaled, and runs on
-an output thread beside the decoder (`overlap.py`).
+the rgb24 plane. The new one keeps a scaler for the job, maps the rgb0 plane as the image when nothing is
+scaled (an RGBX image: the same pixels, not copied), and runs on an output thread beside the decoder
+(`overlap.py`).
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ import pytest
 from av.video.reformatter import VideoReformatter
 from PIL import Image, ImageChops
 
-from service.domain.image_formats import JPEG
-from service.domain.models import FrameType
+from service.domain.image_formats import FORMATS, JPEG, ImageFormat, writable
+from service.domain.models import FrameType, SpriteConfig
 from service.errors import InternalError
 from service.media.compose import render
 from service.media.images import Encoder
+from service.media.outputs import Shot, SpriteSheets
 from service.media.overlap import Overlap
+from service.media.shards import RawCells
 from tests.unit.media.conftest import Run
 
 #: colour bars: primaries, secondaries, grays and two skin-ish/mid tones
@@ -49,6 +52,11 @@ def old_render(frame: av.video.frame.VideoFrame, size: tuple[int, int]) -> Image
     return Image.frombuffer("RGB", size, plane, "raw", "RGB", plane.line_size, 1)  # type: ignore[arg-type]
 
 
+def rgb(image: Image.Image) -> bytes:
+    """The image's pixels as RGB bytes, whether it is RGB or the mapped RGBX."""
+    return image.tobytes("raw", "RGB")
+
+
 def keyframes(path: Path, count: int = 3) -> list[av.video.frame.VideoFrame]:
     with av.open(str(path)) as container:
         frames = container.decode(container.streams.video[0])
@@ -60,9 +68,9 @@ def test_render_gives_the_old_paths_pixels(h264: Path, size: tuple[int, int]) ->
     scaler = VideoReformatter()
     for frame in keyframes(h264):
         old = old_render(frame, size).tobytes()
-        assert render(frame, size).tobytes() == old
+        assert rgb(render(frame, size)) == old
         # the job's scaler, reused from frame to frame
-        assert render(frame, size, scaler).tobytes() == old
+        assert rgb(render(frame, size, scaler)) == old
 
 
 def test_render_turns_as_before(rotated: Path) -> None:
@@ -71,7 +79,7 @@ def test_render_turns_as_before(rotated: Path) -> None:
     assert image.size == (180, 320)
     # the display matrix turns the coded picture 90° clockwise
     turned = old_render(frame, (320, 180)).transpose(Image.Transpose.ROTATE_270)
-    assert image.tobytes() == turned.tobytes()
+    assert rgb(image) == turned.tobytes()
 
 
 def bars_frame(fmt: str, color_range: str | None) -> av.video.frame.VideoFrame:
@@ -94,7 +102,7 @@ def test_colours_come_out_right_in_either_range(fmt: str, color_range: str | Non
     image = render(frame, size, VideoReformatter())
     for n, colour in enumerate(BARS):
         centre = ((n * BAR + BAR // 2) // scale, BAR // scale)
-        got = image.getpixel(centre)
+        got = image.convert("RGB").getpixel(centre)
         assert isinstance(got, tuple)
         # 8-bit YUV round trip: a step or two of rounding, never a range or matrix error (those are 16+)
         assert max(abs(a - b) for a, b in zip(got, colour, strict=True)) <= 4, (colour, got)
@@ -107,6 +115,39 @@ def test_a_jpeg_from_the_new_path_is_the_old_ones(h264: Path, tmp_path: Path) ->
     encoder.save(old_render(frame, (320, 180)), str(old))
     encoder.save(render(frame, (320, 180), VideoReformatter()), str(new))
     assert old.read_bytes() == new.read_bytes()
+
+
+def test_an_unscaled_frame_is_the_scalers_plane_not_a_copy(h264: Path) -> None:
+    frame = keyframes(h264, 1)[0]
+    unscaled = render(frame, (frame.width, frame.height), VideoReformatter())
+    assert (unscaled.mode, unscaled.readonly) == ("RGBX", 1)
+    assert render(frame, (frame.width // 2, frame.height // 2), VideoReformatter()).mode == "RGB"
+
+
+@pytest.mark.parametrize("fmt", [f for f in FORMATS if writable(f)], ids=lambda f: f.name)
+def test_every_format_writes_an_unscaled_frame_as_the_old_path_did(
+    h264: Path, tmp_path: Path, fmt: ImageFormat
+) -> None:
+    encoder = Encoder.of(fmt, None, 88)
+    frame = keyframes(h264, 1)[0]
+    size = (frame.width, frame.height)
+    old, new = tmp_path / f"old{encoder.suffix}", tmp_path / f"new{encoder.suffix}"
+    encoder.save(old_render(frame, size), str(old))
+    encoder.save(render(frame, size, VideoReformatter()), str(new))
+    assert old.read_bytes() == new.read_bytes()
+    with Image.open(new) as written:
+        assert written.mode == "RGB"
+
+
+def test_a_shards_unscaled_cell_is_stored_as_rgb(h264: Path, tmp_path: Path) -> None:
+    frame = keyframes(h264, 1)[0]
+    size = (frame.width, frame.height)
+    cells = RawCells(
+        SpriteSheets(str(tmp_path), Encoder.of(JPEG, None, 88), lambda n, t: "", SpriteConfig()), str(tmp_path)
+    )
+    cells.add(Shot(0, 0, 0, True), render(frame, size, VideoReformatter()))
+    ((_, path, stored),) = cells.cells
+    assert Image.frombytes("RGB", stored, Path(path).read_bytes()).tobytes() == old_render(frame, size).tobytes()
 
 
 # --- the output thread --------------------------------------------------------------------------
