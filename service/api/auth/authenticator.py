@@ -19,12 +19,11 @@ import re
 import time
 from collections import OrderedDict
 from datetime import datetime
-from urllib.parse import parse_qsl
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from service.api.actions.params import FORM, query_pairs
+from service.api.actions.params import FORM, form_pairs, query_pairs
 from service.api.auth.signing import SignedRequest, Verified, verify_rpc_v1, verify_v3
 from service.api.envelope import error
 from service.api.files.preview import carries_link
@@ -79,7 +78,7 @@ def signed_request(request: web.Request, body: bytes) -> SignedRequest:
     for name, value in request.headers.items():
         lowered = name.lower()
         headers[lowered] = f"{headers[lowered]},{value}" if lowered in headers else value
-    form = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True) if request.content_type == FORM else []
+    form = form_pairs(body.decode("utf-8", "replace")) if request.content_type == FORM else []
     return SignedRequest(
         method=request.method,
         query=query_pairs(request),
