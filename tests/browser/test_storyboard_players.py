@@ -1,6 +1,7 @@
 """Storyboards in real players: a WebVtt job's `WebVTTUrl`, handed as it is to Chromium's own `<track>`,
 to Plyr 3.8 and to video.js 8 with videojs-vtt-thumbnails, on a page of another origin, shows the frame of
-each cue's time. For the local backend and for the S3 server.
+each cue's time. For the local backend and for the S3 server, and locally for a keyframe (`intra`)
+storyboard of a 720p clip, whose keyframes decode without the deblocking filter (thumbnail decode).
 
 The clip's frames carry their own index (tests/media_factory.py), so a picture of what a player shows
 says which frame it is: the test hovers the seek bar at a time and decodes the thumbnail the player drew.
@@ -31,18 +32,22 @@ from aiohttp.test_utils import TestServer
 from PIL import Image
 
 from service.config import Settings
-from service.domain.models import ObjectRef
+from service.domain.models import CaptureSpec, FrameType, ObjectRef, SnapshotConfig, SnapshotType
+from service.media import capture
+from service.media.source import open_source
 from service.storage.s3 import S3Storage
 from tests.browser.conftest import BROWSER_DIR, NODE_MODULES, BrowserTools
 from tests.e2e.conftest import Stack, running_stack
 from tests.ice import call, submit_params
 from tests.integration.api.test_snapshot_urls import put_local, run_job
-from tests.media_factory import read_index
+from tests.media_factory import make_video, read_index
 
 pytestmark = [pytest.mark.pg, pytest.mark.amqp, pytest.mark.timeout(240)]
 
 FPS = 25
 COUNT = 10
+#: the storyboard's cell width
+WIDTH = 160
 #: hover times, in seconds: the middle of cues spread over the clip (Plyr clamps to duration - 1)
 HOVER_TIMES = [0.5, 3.5, 6.5, 8.5]
 #: where the Plyr test drags the seek bar to
@@ -61,7 +66,8 @@ class StoredCue:
 
     @property
     def frame(self) -> int:
-        """The clip's frame shown at the cue's time (FrameType normal captures it exactly)."""
+        """The clip's frame shown at the cue's time (FrameType normal captures it exactly; intra takes the
+        keyframe at or before it, which is that frame: the clips have a keyframe every second)."""
         return round(self.start * FPS)
 
 
@@ -84,17 +90,36 @@ async def site(page_clip: Path) -> AsyncIterator[str]:
         await server.close()
 
 
-def webvtt_params(media: str, output: str) -> dict[str, Any]:
+def webvtt_params(media: str, output: str, frame_type: str = "normal") -> dict[str, Any]:
     return submit_params(
         media=media,
         output=output,
         Type="WebVtt",
         Count=COUNT,
         Interval=1,
-        Width=160,
-        FrameType="normal",
+        Width=WIDTH,
+        FrameType=frame_type,
         IsSptFrag=True,
     )
+
+
+@pytest.fixture(scope="module")
+def clip_720p(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The clip's frames at 1280x720: 160-pixel cells of its keyframes decode as thumbnails."""
+    return make_video(
+        tmp_path_factory.mktemp("media") / "clip-720p.mp4", seconds=COUNT, fps=FPS, gop=FPS, size=(1280, 720)
+    )
+
+
+def decodes_as_thumbnails(clip: Path, tmp_path: Path) -> bool:
+    """Whether the engine decodes this clip's intra storyboard without the deblocking filter (the 320x180
+    clip's cells are too large a share of its frame)."""
+    config = SnapshotConfig(
+        type=SnapshotType.WEBVTT, frame_type=FrameType.INTRA, count=COUNT, interval_s=1, width=WIDTH, is_spt_frag=True
+    )
+    spec = CaptureSpec(str(clip), config, "board.vtt", str(tmp_path))
+    with open_source(str(clip)) as src:
+        return capture.decodes_as_thumbnails(src, spec, capture.make_sink(spec, str(tmp_path)))
 
 
 async def storyboard_url(stack: Stack, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -264,12 +289,26 @@ async def fetch_text(stack: Stack, url: str) -> str:
         return await response.text()
 
 
+@pytest.mark.parametrize(
+    ("frame_type", "clip_name"),
+    # intra: 160-pixel cells of 720p keyframes, which decode without the deblocking filter
+    [("normal", "clip"), ("intra", "clip_720p")],
+)
 async def test_local_storyboard_plays_in_real_players(
-    browser_tools: BrowserTools, settings: Settings, clip: Path, site: str, tmp_path: Path
+    browser_tools: BrowserTools,
+    settings: Settings,
+    site: str,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    frame_type: str,
+    clip_name: str,
 ) -> None:
+    clip: Path = request.getfixturevalue(clip_name)
+    assert decodes_as_thumbnails(clip, tmp_path) is (frame_type == "intra")
     put_local(settings, "media", "clip.mp4", clip)
+    params = webvtt_params("oss://media/clip.mp4", "oss://thumbs/story/board.vtt", frame_type)
     async with running_stack(settings) as stack:
-        vtt_url, _ = await storyboard_url(stack, webvtt_params("oss://media/clip.mp4", "oss://thumbs/story/board.vtt"))
+        vtt_url, _ = await storyboard_url(stack, params)
         image_urls = served_image_urls(await fetch_text(stack, vtt_url))
         result = await run_players(browser_tools, site, vtt_url, tmp_path / "profile")
 
