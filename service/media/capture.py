@@ -82,7 +82,11 @@ def init_worker(memory_budget_bytes: int = 0) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if memory_budget_bytes:
         memory_cap.cap_process(memory_budget_bytes)
-    av.logging.set_level(av.logging.PANIC)
+    # FFmpeg's messages are dropped in C (PyAV's default). Any level instead routes every message, TRACE
+    # included, through PyAV's callback first: the MP4 demuxer logs each of an index's entries, and
+    # opening a 10-min 1080p file took 19.7 ms that way against 13.8 ms. Errors still raise FFmpegError
+    # with FFmpeg's own error string.
+    av.logging.set_level(None)
     logging.getLogger("libav").setLevel(logging.CRITICAL)
 
 

@@ -6,6 +6,7 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
+import av.logging
 import pytest
 
 from service.domain.models import CaptureSpec, FrameType, SnapshotConfig
@@ -26,3 +27,17 @@ def test_capture_in_a_spawned_worker(tmp_path: Path, h264: Path, corrupt: Path) 
             pool.submit(capture, CaptureSpec(str(tmp_path / "gone.mp4"), config, "o.jpg", str(tmp_path))).result(
                 timeout=30
             )
+
+
+def ffmpeg_log_level() -> int | None:
+    return av.logging.get_level()
+
+
+def test_a_capture_process_drops_ffmpegs_messages_in_c(tmp_path: Path, corrupt: Path) -> None:
+    """PyAV's callback would see every message FFmpeg logs, TRACE included (an MP4's index, entry by
+    entry): a capture process leaves them to FFmpeg's C side, and errors still say what FFmpeg said."""
+    config = SnapshotConfig(frame_type=FrameType.NORMAL, time_ms=1000)
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"), initializer=init_worker) as pool:
+        assert pool.submit(ffmpeg_log_level).result(timeout=30) is None
+        with pytest.raises(MediaContentBad, match="Invalid data found"):
+            pool.submit(capture, CaptureSpec(str(corrupt), config, "o.jpg", str(tmp_path))).result(timeout=30)
