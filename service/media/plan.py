@@ -31,7 +31,7 @@ from service.errors import MediaContentBad, ServiceError
 from service.media import naming
 from service.media.capture import DEFAULT_VTT_SPRITE
 from service.media.compose import SheetLayout, displayed, output_size, rotation_of
-from service.media.keyframes import index_offset, next_keyframe
+from service.media.keyframes import index_offset, keyframe_entries, next_keyframe
 from service.media.range_reader import (
     AVIO_BUFFER_SIZE,
     CACHE_BYTES,
@@ -124,7 +124,7 @@ def read_index(
         sar_den=sar.denominator,
         start_pts=start,
         time_base=(tb.numerator, tb.denominator),
-        keyframes=tuple(sorted(e.timestamp + offset for e in entries if e.is_keyframe)) or (first.pts,),
+        keyframes=tuple(pts + offset for pts, _ in keyframe_entries(stream)) or (first.pts,),
         frames=tuple(sorted(e.timestamp + offset for e in entries)) if full else (),
         packets=tuple((e.timestamp + offset, e.pos, e.size) for e in entries),
         reorder_depth=max(int(getattr(ctx, "reorder_depth", 0) or 0), 0),
