@@ -75,4 +75,5 @@ def test_a_discarded_first_keyframe_is_found_as_the_walk_finds_it(media_dir: Pat
 def test_a_file_without_cues_gives_what_the_demuxer_indexed_on_the_way(media_dir: Path) -> None:
     source = mf.make_video(media_dir / "index-live-source.mkv", seconds=2, gop=GOP)
     walked, searched, _ = walk(mf.remux(source, media_dir / "index-live.mkv", {"live": "1"}))
+    assert walked
     assert searched == walked
