@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import IO, TYPE_CHECKING, Protocol
 
+from service.domain.urls import key_problem
 from service.errors import InternalError
 
 if TYPE_CHECKING:
@@ -46,6 +47,11 @@ class BlobStorage(Protocol):
         """Remove the object; a missing object is not an error."""
         ...
 
+    async def keys_under(self, bucket: str, prefix: str) -> list[str]:
+        """The key of every object in `bucket` under the folder `prefix` (ending in '/'), in no order; none
+        when the folder or the bucket does not exist. For a worker's scratch folders, which stay small."""
+        ...
+
     async def readable_source(self, ref: ObjectRef, expires_s: int = DEFAULT_SOURCE_EXPIRES_S) -> str:
         """What a capture child process can open: a file path (local) or a presigned GET URL (s3).
 
@@ -76,3 +82,11 @@ def open_source(path: str) -> IO[bytes]:
         return open(path, "rb")
     except OSError as exc:
         raise InternalError(f"Cannot read the file to upload {path!r}: {exc.strerror or exc}") from exc
+
+
+def folder_key(prefix: str) -> str:
+    """The key a folder prefix names (`prefix` without its closing '/'); ValueError when it is not one."""
+    problem = key_problem(prefix[:-1]) if prefix.endswith("/") else "It does not end with '/'."
+    if problem:
+        raise ValueError(f"{prefix!r} is not a folder prefix: {problem}")
+    return prefix[:-1]

@@ -21,15 +21,13 @@ import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, TypeVar
+from typing import IO, TypeVar
 
+from service.domain.models import ObjectRef
 from service.domain.urls import bucket_problem, key_problem
 from service.errors import InternalError, InvalidParameter, MediaNotFound, StorageAccessDenied, StorageUnavailable
-from service.storage.base import DEFAULT_SOURCE_EXPIRES_S, open_source
+from service.storage.base import DEFAULT_SOURCE_EXPIRES_S, folder_key, open_source
 from service.storage.signed_urls import UrlSigner
-
-if TYPE_CHECKING:
-    from service.domain.models import ObjectRef
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +112,22 @@ class LocalStorage:
                 self._path(ref).unlink()
 
         await self._run(ref, True, delete)
+
+    async def keys_under(self, bucket: str, prefix: str) -> list[str]:
+        folder = ObjectRef(bucket, folder_key(prefix))
+
+        def walk() -> list[str]:
+            top = self._path(folder)
+            keys = []
+            # symlinks are not followed: a link planted in the folder names nothing of this folder's
+            for directory, _, names in os.walk(top):
+                for name in names:
+                    path = os.path.join(directory, name)
+                    if not name.startswith(_TMP_PREFIX) and stat.S_ISREG(os.lstat(path).st_mode):
+                        keys.append(prefix + os.path.relpath(path, top).replace(os.sep, "/"))
+            return keys
+
+        return await self._run(folder, False, walk)
 
     async def get_bytes(self, ref: ObjectRef) -> bytes:
         return await self._run(ref, False, lambda: self._path(ref).read_bytes())

@@ -27,7 +27,7 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from service.domain import cors
 from service.errors import InternalError, InvalidParameter, MediaNotFound, StorageAccessDenied, StorageUnavailable
-from service.storage.base import DEFAULT_SOURCE_EXPIRES_S, open_source
+from service.storage.base import DEFAULT_SOURCE_EXPIRES_S, folder_key, open_source
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -184,6 +184,14 @@ class S3Storage:
         # S3 answers 204 for a missing key; a missing bucket means the object is gone too.
         with contextlib.suppress(MediaNotFound), _translate(ref):
             await self._client.delete_object(Bucket=ref.bucket, Key=ref.key)
+
+    async def keys_under(self, bucket: str, prefix: str) -> list[str]:
+        folder_key(prefix)
+        keys: list[str] = []
+        with contextlib.suppress(MediaNotFound), _translate_bucket(bucket, f"oss://{bucket}/{prefix}"):
+            async for page in self._client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+                keys.extend(item["Key"] for item in page.get("Contents", ()))
+        return keys
 
     async def get_bytes(self, ref: ObjectRef) -> bytes:
         with _translate(ref):

@@ -165,9 +165,13 @@ class FanOut:
 
     async def clean(self, job: JobRecord) -> None:
         """Delete the job's scratch objects. Once every one is gone the job's delayed clean-up is
-        withdrawn; a failure leaves them, says so, and leaves that clean-up to try again."""
-        keys = [key for row in await self.shards.results(job.job_id) for key in stored_keys(row)]
-        if await self.delete(job.output_ref.bucket, keys):
+        withdrawn; a failure leaves them, says so, and leaves that clean-up to try again.
+
+        Every object under the job's scratch folder goes, not only those its shard rows name: a shard's
+        worker that came back late and died before deleting its uploads left some that no row names."""
+        bucket = job.output_ref.bucket
+        keys = await self.storage.keys_under(bucket, scratch_folder(job.job_id))
+        if await self.delete(bucket, keys):
             await self.shards.withdraw_scratch_cleanup(job.job_id)
 
     async def tidy(self, job: JobRecord) -> None:
@@ -205,9 +209,10 @@ class FanOut:
         return not failures
 
 
-def stored_keys(row: dict[str, Any]) -> list[str]:
-    """The objects a shard row's result names."""
-    return [key for image in row["images"] for key in (image["path"], image["bif_path"]) if key]
+def scratch_folder(job_id: str) -> str:
+    """The folder of a fanned-out job's scratch objects in its output bucket: every attempt of every
+    shard puts its images in a folder of its own inside it."""
+    return f"{SCRATCH_PREFIX}/{job_id}/"
 
 
 def _write(path: str, data: bytes) -> None:
@@ -352,7 +357,7 @@ class ShardHandler:
             result = await asyncio.wrap_future(self.executors.submit(capture_shard, task))
             captured = time.perf_counter()
             # a prefix of this attempt's own: a late duplicate of the shard never writes over this one
-            prefix = f"{SCRATCH_PREFIX}/{job.job_id}/shard-{shard.number:03d}-{uuid.uuid4().hex[:12]}"
+            prefix = f"{scratch_folder(job.job_id)}shard-{shard.number:03d}-{uuid.uuid4().hex[:12]}"
             stored, files = _as_stored(result, prefix)
             await put_files(
                 self.fanout.storage,

@@ -18,7 +18,7 @@ from service.config import Settings
 from service.store.jobs import add_scratch_cleanup
 from service.store.pool import create_pool
 from service.worker.app import run_worker
-from service.worker.fanout import stored_keys
+from service.worker.fanout import scratch_folder
 from tests.e2e.conftest import running_stack, wait_for_workers
 from tests.ice import call, sdk_client, submit_params
 from tests.media_factory import make_video
@@ -113,25 +113,38 @@ async def run_jobs(
 
 async def a_scratch_left_by_a_dead_assembler_is_deleted(settings: Settings, job_id: str) -> None:
     """An assembler that died between the job's finish and its delete of the scratch objects: they are
-    back where its shards put them, and the job's delayed clean-up comes due. Any worker deletes them."""
+    back where its shards put them, beside the uploads of a shard's late worker that died before it
+    deleted them (no row names those), and the job's delayed clean-up comes due. Any worker deletes them
+    all, and nothing of another job's scratch folder."""
+    root = Path(settings.storage.root) / "thumbs"
+    late = root / scratch_folder(job_id) / "shard-000-0123456789ab"
+    others = root / scratch_folder("another-job") / "shard-000-0123456789ab"
     pool = await create_pool(settings.database)
     try:
         async with pool.acquire() as connection:
             # the assembler's own delete withdrew every ended job's delayed clean-up
             assert not await connection.fetch("SELECT 1 FROM outbox WHERE body ? 'job_scratch'")
             rows = await connection.fetch("SELECT result FROM job_shards WHERE job_id = $1", job_id)
-            root = Path(settings.storage.root) / "thumbs"
-            left = [root / key for row in rows for key in stored_keys(row["result"])]
-            for path in left:
+            named = [
+                root / key
+                for row in rows
+                for image in row["result"]["images"]
+                for key in (image["path"], image["bif_path"])
+                if key
+            ]
+            left = [*named, late / "00001.jpg", late / "00002.jpg"]
+            for path in [*left, others / "00001.jpg"]:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(b"left behind")
             await add_scratch_cleanup(connection, job_id, 0.0)
     finally:
         await pool.close()
-    assert left
+    assert named
     async with asyncio.timeout(30):
         while any(path.exists() for path in left):
             await asyncio.sleep(0.05)
+    assert (others / "00001.jpg").read_bytes() == b"left behind"
+    shutil.rmtree(others.parent)
 
 
 def files_of(settings: Settings, job: dict[str, Any]) -> dict[str, bytes]:

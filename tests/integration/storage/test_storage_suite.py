@@ -150,6 +150,26 @@ async def test_prefix_is_not_an_object(storage: BlobStorage, ref: RefFactory) ->
         await storage.get_bytes(ref("dir"))
 
 
+async def test_keys_under_a_folder_are_every_object_inside_it_and_nothing_beside_it(
+    storage: BlobStorage, ref: RefFactory, blob_prefix: str, s3_bucket: str
+) -> None:
+    inside = [ref("job/a.jpg"), ref("job/shard-000/b.jpg"), ref("job/shard-000/deeper/c.jpg")]
+    for item in [*inside, ref("job-2/d.jpg"), ref("jobs.jpg")]:
+        await storage.put_bytes(item, b"x", "image/jpeg")
+    keys = await storage.keys_under(s3_bucket, f"{blob_prefix}/job/")
+    assert sorted(keys) == sorted(item.key for item in inside)
+    for key in keys:
+        await storage.delete(ObjectRef(s3_bucket, key))
+    assert await storage.keys_under(s3_bucket, f"{blob_prefix}/job/") == []
+    assert await storage.exists(ref("job-2/d.jpg"))
+    # a folder or a bucket that does not exist holds nothing
+    assert await storage.keys_under(s3_bucket, f"{blob_prefix}/never/") == []
+    assert await storage.keys_under(f"no-such-bucket-{blob_prefix[-12:]}", "job/") == []
+    for not_a_folder in ("job", "/job/", "a/../job/", ""):
+        with pytest.raises(ValueError):
+            await storage.keys_under(s3_bucket, not_a_folder)
+
+
 async def test_unreadable_upload_source_is_internal_error(
     storage: BlobStorage, ref: RefFactory, tmp_path: Path
 ) -> None:
@@ -222,6 +242,25 @@ async def test_local_refuses_symlink_escape(local_storage: LocalStorage, tmp_pat
     with pytest.raises(InvalidParameter):
         await local_storage.put_bytes(ObjectRef("bkt", "link/new"), b"x", "text/plain")
     assert not (outside / "new").exists()
+
+
+async def test_local_keys_under_a_folder_leave_out_links_and_writes_in_flight(
+    local_storage: LocalStorage, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret").write_bytes(b"secret")
+    folder = local_storage.root / "bkt" / "job"
+    folder.mkdir(parents=True)
+    (folder / "a.jpg").write_bytes(b"x")
+    (folder / "linked-dir").symlink_to(outside)
+    (folder / "linked-file").symlink_to(outside / "secret")
+    (folder / ".tmp-0123").write_bytes(b"a write in flight")
+    assert await local_storage.keys_under("bkt", "job/") == ["job/a.jpg"]
+    # a folder that is itself a link out of the bucket is refused, as any key through it is
+    (local_storage.root / "bkt" / "away").symlink_to(outside)
+    with pytest.raises(InvalidParameter):
+        await local_storage.keys_under("bkt", "away/")
 
 
 async def test_local_write_leaves_no_temp_files(local_storage: LocalStorage, ref: RefFactory) -> None:
