@@ -12,7 +12,13 @@ Load with `-p tests.s3server` or `pytest_plugins = ["tests.s3server"]` in the ro
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import socket
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -117,3 +123,51 @@ async def local_storage(tmp_path: Path) -> AsyncIterator[LocalStorage]:
         yield storage
     finally:
         await storage.aclose()
+
+
+@contextlib.contextmanager
+def moto_enforcing_iam(bucket: str, allowed: list[str]) -> Iterator[tuple[str, S3Credentials]]:
+    """A moto server of its own that enforces IAM (the shared one allows everything), with `bucket` and a
+    user allowed only the `allowed` S3 actions on the bucket's objects: its endpoint and that user's keys.
+
+    moto enforces IAM after its first INITIAL_NO_AUTH_ACTION_COUNT actions, read once at import, hence a
+    process of its own; the set-up below takes those first four actions."""
+    import boto3
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        env={**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "4"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError("the IAM-enforcing moto server did not start") from None
+                time.sleep(0.05)
+        admin = {
+            "endpoint_url": url,
+            "region_name": "us-east-1",
+            "aws_access_key_id": "a",
+            "aws_secret_access_key": "b",
+        }
+        boto3.client("s3", **admin).create_bucket(Bucket=bucket)
+        iam = boto3.client("iam", **admin)
+        iam.create_user(UserName="worker")
+        statement = {"Effect": "Allow", "Action": allowed, "Resource": f"arn:aws:s3:::{bucket}/*"}
+        policy = {"Version": "2012-10-17", "Statement": [statement]}
+        iam.put_user_policy(UserName="worker", PolicyName="objects-only", PolicyDocument=json.dumps(policy))
+        key = iam.create_access_key(UserName="worker")["AccessKey"]
+        yield url, S3Credentials(key["AccessKeyId"], key["SecretAccessKey"])
+    finally:
+        server.terminate()
+        server.wait(10)

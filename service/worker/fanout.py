@@ -32,7 +32,7 @@ from typing import Any, Protocol
 
 from service.config import Settings
 from service.domain.models import CaptureResult, CaptureSpec, JobStatus, ObjectRef
-from service.errors import ServiceError
+from service.errors import ServiceError, StorageAccessDenied
 from service.media.shards import ShardImage, ShardPlan, ShardResult, ShardSpec, capture_shard
 from service.queue.relay import OutboxRelay
 from service.storage.base import BlobStorage
@@ -168,10 +168,20 @@ class FanOut:
         withdrawn; a failure leaves them, says so, and leaves that clean-up to try again.
 
         Every object under the job's scratch folder goes, not only those its shard rows name: a shard's
-        worker that came back late and died before deleting its uploads left some that no row names."""
+        worker that came back late and died before deleting its uploads left some that no row names. A
+        store whose credentials may not list the bucket gets the named ones deleted, and a warning."""
         bucket = job.output_ref.bucket
-        keys = await self.storage.keys_under(bucket, scratch_folder(job.job_id))
-        if await self.delete(bucket, keys):
+        keys = {key for row in await self.shards.results(job.job_id) for key in stored_keys(row)}
+        try:
+            keys.update(await self.storage.keys_under(bucket, scratch_folder(job.job_id)))
+        except StorageAccessDenied as exc:
+            log.warning(
+                "cannot list the scratch folder of %s: %s; deleting the objects its shard rows name",
+                job.job_id,
+                exc.message,
+                extra={"action": "scratch_unlisted", "job_id": job.job_id},
+            )
+        if await self.delete(bucket, sorted(keys)):
             await self.shards.withdraw_scratch_cleanup(job.job_id)
 
     async def tidy(self, job: JobRecord) -> None:
@@ -207,6 +217,11 @@ class FanOut:
                 extra={"action": "scratch_left"},
             )
         return not failures
+
+
+def stored_keys(row: dict[str, Any]) -> list[str]:
+    """The objects a shard row's result names."""
+    return [key for image in row["images"] for key in (image["path"], image["bif_path"]) if key]
 
 
 def scratch_folder(job_id: str) -> str:

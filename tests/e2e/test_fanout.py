@@ -18,7 +18,7 @@ from service.config import Settings
 from service.store.jobs import add_scratch_cleanup
 from service.store.pool import create_pool
 from service.worker.app import run_worker
-from service.worker.fanout import scratch_folder
+from service.worker.fanout import scratch_folder, stored_keys
 from tests.e2e.conftest import running_stack, wait_for_workers
 from tests.ice import call, sdk_client, submit_params
 from tests.media_factory import make_video
@@ -125,13 +125,7 @@ async def a_scratch_left_by_a_dead_assembler_is_deleted(settings: Settings, job_
             # the assembler's own delete withdrew every ended job's delayed clean-up
             assert not await connection.fetch("SELECT 1 FROM outbox WHERE body ? 'job_scratch'")
             rows = await connection.fetch("SELECT result FROM job_shards WHERE job_id = $1", job_id)
-            named = [
-                root / key
-                for row in rows
-                for image in row["result"]["images"]
-                for key in (image["path"], image["bif_path"])
-                if key
-            ]
+            named = [root / key for row in rows for key in stored_keys(row["result"])]
             left = [*named, late / "00001.jpg", late / "00002.jpg"]
             for path in [*left, others / "00001.jpg"]:
                 path.parent.mkdir(parents=True, exist_ok=True)

@@ -11,16 +11,18 @@ from pathlib import Path
 import pytest
 
 from service.config import DatabaseSettings, Settings
-from service.domain.models import JobStatus
-from service.errors import DatabaseUnavailable, MediaContentBad
+from service.domain.models import JobStatus, ObjectRef
+from service.errors import DatabaseUnavailable, MediaContentBad, StorageAccessDenied
 from service.storage.local import LocalStorage
+from service.storage.s3 import S3Storage
 from service.store.jobs import SCRATCH_CLEANUP_DELAY_S, JobOutcome, JobStore
 from service.store.outbox import requeue_expired_leases, take_batch
 from service.store.pool import create_pool
 from service.store.shards import ShardFinish, ShardStore
-from service.worker.fanout import FanOut
+from service.worker.fanout import FanOut, scratch_folder
 from service.worker.pool import ExecutorSlot
 from tests.integration.store.test_job_store import event, new_job, outbox
+from tests.s3server import moto_enforcing_iam
 
 pytestmark = pytest.mark.pg
 
@@ -232,3 +234,49 @@ async def test_a_clean_up_right_after_the_end_leaves_a_database_outage_to_the_de
         executors.close()
 
     assert "left to its delayed retry" in caplog.text
+
+
+@pytest.mark.s3
+async def test_a_store_that_may_not_list_gets_the_objects_the_shard_rows_name_deleted(
+    pg_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Credentials allowed to get, put and delete objects but not to list the bucket (a common least-
+    privilege policy): the clean-up cannot see a late worker's unnamed uploads, but still deletes every
+    object the shard rows name, says why the rest may stay, and is done (its delayed retry withdrawn)."""
+    with moto_enforcing_iam("thumbs", ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]) as (url, credentials):
+        env = {
+            "SNAPSHOTD_DATABASE_URL": pg_url,
+            "SNAPSHOTD_STORAGE_BACKEND": "s3",
+            "SNAPSHOTD_S3_ENDPOINT_URL": url,
+            "SNAPSHOTD_S3_REGION": "us-east-1",
+            "SNAPSHOTD_S3_ADDRESSING_STYLE": "path",
+        }
+        settings = Settings.from_env(env)
+        pool = await create_pool(settings.database)
+        jobs, shards = JobStore(pool), ShardStore(pool)
+        job_id = await fanned_out(jobs, shards, 1)
+        named = f"{scratch_folder(job_id)}shard-000-aaaaaaaaaaaa/00001.jpg"
+        unnamed = f"{scratch_folder(job_id)}shard-000-bbbbbbbbbbbb/00001.jpg"
+        assert await shards.claim(f"{job_id}/0", "w", 60) is not None
+        row = {"images": [{"path": named, "bif_path": None}]}
+        assert await shards.finish(f"{job_id}/0", "w", row, 60) is ShardFinish.LAST
+        assert await jobs.finish(job_id, "w", JobOutcome(JobStatus.SUCCESS, count=1), event) is not None
+        job = await jobs.get(job_id)
+        assert job is not None
+        executors = ExecutorSlot(settings.worker)
+        storage = await S3Storage.open(settings.storage, credentials=credentials)
+        try:
+            for key in (named, unnamed):
+                await storage.put_bytes(ObjectRef("thumbs", key), b"scratch", "application/octet-stream")
+            with pytest.raises(StorageAccessDenied):
+                await storage.keys_under("thumbs", scratch_folder(job_id))
+            with caplog.at_level(logging.WARNING, logger="service.worker.fanout"):
+                await FanOut(settings, shards, storage, executors).clean(job)
+            assert not await storage.exists(ObjectRef("thumbs", named))
+            assert await storage.exists(ObjectRef("thumbs", unnamed))
+            assert await scratch_cleanups(jobs, job_id) == []
+        finally:
+            await storage.aclose()
+            executors.close()
+            await pool.close()
+    assert "cannot list the scratch folder" in caplog.text
