@@ -158,9 +158,9 @@ class JobHandler:
             spec = await self.capture_spec(job, scratch)
             metrics.POOL_BUSY.inc()
             try:
-                # across workers only when there are others: alone, its own pool's shards are as fast
-                others = await self.peers.workers() > 1
-                rule = shard_rule(self.settings.worker, self.executors, fan_out=others)
+                # across workers only when others could take shards now (`peers.py`): else its own
+                # pool's shards are as fast, or sooner than shards queued behind other jobs
+                rule = shard_rule(self.settings.worker, self.executors, fan_out=await self.peers.free())
                 captured = await capture_or_fan_out(self.executors, spec, rule, job.job_id)
             finally:
                 metrics.POOL_BUSY.dec()

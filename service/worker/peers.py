@@ -1,13 +1,16 @@
-"""How many workers consume the jobs queue: a big job fans out only when another worker can take shards.
+"""Whether other workers could take a big job's shards now: a job fans out only when they could.
 
 A worker alone already runs a job's shards on every process it has (`worker/sharded.py`); sending them
-through the queue back to itself would only add the scratch round trip. The broker knows the jobs
-queue's consumers (one per worker); the count is asked for at most every `TTL_S` seconds, since workers
-come and go far more slowly than jobs arrive.
+through the queue back to itself would only add the scratch round trip. Nor does fanning out help when
+the jobs queue has a backlog: the broker holds messages ready only once every consumer's prefetch is
+full, so every worker is busy, and the shards would wait behind the backlog while this worker's own
+processes could have run them. The broker knows both (the jobs queue's consumers, one per worker, and
+its ready messages); they are asked for at most every `TTL_S` seconds.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -15,7 +18,10 @@ from service.queue.connection import BrokerSession
 
 log = logging.getLogger(__name__)
 
-TTL_S = 10.0
+TTL_S = 2.0
+#: the longest a job waits for the answer: a broker away (a reconnecting channel, a black-holed route)
+#: must not hold the job, which runs on this worker's pool without it
+ASK_TIMEOUT_S = 1.0
 
 
 class Peers:
@@ -23,19 +29,23 @@ class Peers:
         #: set once the worker's broker session is open
         self.session: BrokerSession | None = None
         self._workers = 1
+        self._backlog = 0
         self._asked_at = -TTL_S
 
-    async def workers(self) -> int:
-        """Workers consuming the jobs queue now, this one included (the last known count on a broker error)."""
+    async def free(self) -> bool:
+        """Whether another worker consumes the jobs queue and none of its messages waits for one (the last
+        known answer on a broker error)."""
         if self.session is None:
-            return 1
+            return False
         now = time.monotonic()
         if now - self._asked_at >= TTL_S:
             self._asked_at = now
             try:
-                declared = await self.session.topology.jobs_queue.declare()
-            except Exception as exc:  # the broker is away: keep the last count; the job runs either way
+                async with asyncio.timeout(ASK_TIMEOUT_S):
+                    declared = await self.session.topology.jobs_queue.declare()
+            except Exception as exc:  # the broker is away: keep the last answer; the job runs either way
                 log.warning("could not count the workers on the jobs queue: %r", exc)
             else:
                 self._workers = max(int(declared.consumer_count or 0), 1)
-        return self._workers
+                self._backlog = int(declared.message_count or 0)
+        return self._workers > 1 and self._backlog == 0
