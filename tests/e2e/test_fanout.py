@@ -65,7 +65,9 @@ def fanned(settings: Settings) -> Settings:
 async def run_jobs(
     settings: Settings, clip: Path, prefix: str, workers: int
 ) -> tuple[dict[str, dict[str, Any]], list[Any], dict[str, int]]:
-    """Both jobs on one stack: each final job, the `Progress` seen while they ran, their events."""
+    """The jobs on one stack, one after the other (a job fans out only onto a queue without a backlog,
+    which another job's shards would be): each final job, the `Progress` seen while they ran, their
+    events."""
     target = Path(settings.storage.root) / "media" / "gops.mp4"
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(clip, target)
@@ -85,16 +87,15 @@ async def run_jobs(
                 **submit_params(media="oss://media/gops.mp4", output=output, template_id=TEMPLATES[name], **params),
             )
             ids[name] = body["JobId"]
-        async with asyncio.timeout(120):
-            while len(jobs) < len(ids):
-                for name, job_id in ids.items():
-                    _, body = await call(stack.api, "GetSnapshotJob", JobId=job_id)
+            async with asyncio.timeout(120):
+                while name not in jobs:
+                    _, body = await call(stack.api, "GetSnapshotJob", JobId=ids[name])
                     job = body["SnapshotJob"]
                     if job["Status"] == "Processing" and "Progress" in job:
                         progress.append(job["Progress"])
                     if job["Status"] in ("Success", "Fail"):
                         jobs[name] = job
-                await asyncio.sleep(0.02)
+                    await asyncio.sleep(0.02)
         # the official SDK reads a fanned-out job (its model ignores the extensions, Progress included)
         client = sdk_client(stack.api.server.port)
         for name, job_id in ids.items():
