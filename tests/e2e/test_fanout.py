@@ -15,6 +15,8 @@ from alibabacloud_ice20201109 import models
 
 from service.api.docs import openapi
 from service.config import Settings
+from service.domain.models import ObjectRef
+from service.storage.s3 import S3Storage
 from service.store.jobs import add_scratch_cleanup
 from service.store.pool import create_pool
 from service.worker.app import run_worker
@@ -180,3 +182,51 @@ async def test_a_fanned_out_job_gives_the_images_of_one_worker_with_one_event(
     # the shards' images went through the output bucket's scratch prefix, and are gone
     scratch = Path(settings.storage.root) / "thumbs" / ".snapshotd-scratch"
     assert not [path for path in scratch.rglob("*") if path.is_file()]
+
+
+@pytest.mark.s3
+async def test_a_job_fanned_out_over_s3_gives_the_same_images_and_leaves_no_scratch(
+    s3_service_env: dict[str, str],
+    s3_storage: S3Storage,
+    s3_bucket: str,
+    blob_prefix: str,
+    settings: Settings,
+    gop_clip: Path,
+) -> None:
+    """The same exact-frame job on S3 storage, as production stores it: the shards' images go through the
+    output bucket's scratch folder (PutObject), the assembler copies them to their keys inside the store
+    (CopyObject), and the clean-up lists the folder (ListObjectsV2) and deletes it. The images are the
+    ones a worker alone writes to local storage."""
+    alone, _, _ = await run_jobs(fanned(settings), gop_clip, "alone", workers=1)
+    s3 = fanned(Settings.from_env(s3_service_env))
+    await s3_storage.put_file(ObjectRef(s3_bucket, f"{blob_prefix}/gops.mp4"), str(gop_clip), "video/mp4")
+    params = submit_params(
+        media=f"oss://{s3_bucket}/{blob_prefix}/gops.mp4",
+        output=f"oss://{s3_bucket}/{blob_prefix}/out/{OUTPUTS['exact']}",
+        template_id=TEMPLATES["exact"],
+        **JOBS["exact"],
+    )
+    async with running_stack(s3) as stack:
+        stop = asyncio.Event()
+        second = asyncio.create_task(run_worker(s3, stop, handle_signals=False))
+        await wait_for_workers(s3, 2)
+        _, body = await call(stack.api, "SubmitSnapshotJob", **params)
+        job = await stack.wait_final(body["JobId"], timeout_s=120)
+        # the assembler's clean-up runs right after the job's finish
+        folder = scratch_folder(job["JobId"])
+        async with asyncio.timeout(30):
+            while await s3_storage.keys_under(s3_bucket, folder):
+                await asyncio.sleep(0.05)
+        await stack.stop_worker()
+        stop.set()
+        await second
+
+    one = alone["exact"]
+    assert (job["Status"], job["Stats"]["Shards"], job["Stats"]["Workers"]) == ("Success", SHARDS, 2), job
+    assert pictures(job) == pictures(one)
+    local = Path(settings.storage.root) / "thumbs"
+    for mine, theirs in zip(job["Images"], one["Images"], strict=True):
+        stored = await s3_storage.get_bytes(ObjectRef(s3_bucket, mine["Key"]))
+        assert stored == (local / theirs["Key"]).read_bytes()
+        head = await s3_storage._head(ObjectRef(s3_bucket, mine["Key"]))
+        assert head["ContentType"] == "image/jpeg"
