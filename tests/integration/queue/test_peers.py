@@ -76,6 +76,18 @@ async def test_a_worker_keeps_its_last_answer_while_the_broker_is_away(settings:
         started = time.monotonic()
         assert await peers.free() is True
         assert time.monotonic() - started < ASK_TIMEOUT_S + 1
+        # the question was left to finish, not cancelled: back on the route, the worker asks again
+        proxy.restore()
+        assert peers._asking is not None
+        await asyncio.wait_for(peers._asking, 60)
+        # and answers again through the restored connection: alone now, it no longer fans out
+        await other.connection.close()
+        async with asyncio.timeout(30):
+            while True:
+                peers._asked_at = -TTL_S
+                if await peers.free() is False:
+                    break
+                await asyncio.sleep(0.1)
     finally:
         await other.connection.close()
         proxy.restore()
