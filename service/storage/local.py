@@ -7,6 +7,8 @@ Invariants:
 - no key reaches outside `<root>/<bucket>`: keys are validated like media URLs, and the resolved path
   (symlinks followed) is re-checked to be inside the bucket directory.
 - content types are not stored: whatever serves these files later derives them from the extension.
+- there are no folders but those keys make: a delete removes the directories left empty by it, and a
+  write makes its directories again should a delete beside it remove them first.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ T = TypeVar("T")
 
 #: prefix of in-flight temp files; a leading dot keeps them out of casual listings
 _TMP_PREFIX = ".tmp-"
+#: tries to make a directory and a file in it while deletes may remove the directory once it is empty
+_MKDIR_ATTEMPTS = 5
 #: the file system refuses the name itself (too long, or bytes it cannot store): retrying cannot help
 _REFUSED_NAME_ERRNOS = frozenset({errno.ENAMETOOLONG, errno.EILSEQ})
 
@@ -72,12 +76,11 @@ class LocalStorage:
 
         def link() -> None:
             dst = self._path(target)
-            dst.parent.mkdir(parents=True, exist_ok=True)
             # a second name for the same (already durable) bytes, swapped in atomically like a write;
             # objects are never written in place, so neither name can change under the other
             tmp = dst.parent / f"{_TMP_PREFIX}{os.urandom(8).hex()}"
             try:
-                os.link(src, tmp)
+                _in_directory(dst.parent, lambda: os.link(src, tmp))
             except OSError:
                 # a filesystem without hard links, or the names on two filesystems: copy the bytes
                 self._write(target, lambda out: out.write(src.read_bytes()))
@@ -108,8 +111,19 @@ class LocalStorage:
 
     async def delete(self, ref: ObjectRef) -> None:
         def delete() -> None:
+            path = self._path(ref)
             with contextlib.suppress(FileNotFoundError, NotADirectoryError, IsADirectoryError):
-                self._path(ref).unlink()
+                path.unlink()
+            # a store has no folders of its own: the directories the object's key made go with their
+            # last object, so a scratch folder's thousands of deleted images leave nothing behind
+            bucket_dir = (self._root / ref.bucket).resolve()
+            for directory in path.parents:
+                if directory == bucket_dir or not directory.is_relative_to(bucket_dir):
+                    break
+                try:
+                    directory.rmdir()
+                except OSError:  # not empty (or gone): the ones above it are not empty either
+                    break
 
         await self._run(ref, True, delete)
 
@@ -175,9 +189,8 @@ class LocalStorage:
 
     def _write(self, ref: ObjectRef, fill: Callable[[IO[bytes]], object]) -> None:
         path = self._path(ref)
-        path.parent.mkdir(parents=True, exist_ok=True)
         # Same directory as the target, so os.replace is a rename on one filesystem: atomic.
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_TMP_PREFIX)
+        fd, tmp = _temp_file_in(path.parent)
         try:
             # mkstemp makes the file 0600; a stored object gets the mode any new file gets here (0666
             # less the umask), so a web server or another user of the directory can read it as usual
@@ -196,6 +209,25 @@ class LocalStorage:
     async def _run(self, ref: ObjectRef, writing: bool, fn: Callable[[], T]) -> T:
         with _translate(ref, writing):
             return await asyncio.to_thread(fn)
+
+
+def _temp_file_in(directory: Path) -> tuple[int, str]:
+    """A new temp file in `directory`, made with its parents."""
+    return _in_directory(directory, lambda: tempfile.mkstemp(dir=directory, prefix=_TMP_PREFIX))
+
+
+def _in_directory(directory: Path, make: Callable[[], T]) -> T:
+    """`make()` a file in `directory`, made first with its parents. A delete of a directory's last object
+    removes the directory once it is empty, so it can go between the mkdir and the file, or between
+    the mkdir's own steps (which then reports it as existing and not a directory): make it again."""
+    for attempt in range(1, _MKDIR_ATTEMPTS + 1):
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            return make()
+        except (FileNotFoundError, FileExistsError):
+            if attempt == _MKDIR_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _umask() -> int:

@@ -263,6 +263,39 @@ async def test_local_keys_under_a_folder_leave_out_links_and_writes_in_flight(
         await local_storage.keys_under("bkt", "away/")
 
 
+async def test_local_delete_takes_the_directories_its_last_object_made(local_storage: LocalStorage) -> None:
+    bucket = local_storage.root / "bkt"
+    for key in ("job/shard-000/a.jpg", "job/shard-001/b.jpg"):
+        await local_storage.put_bytes(ObjectRef("bkt", key), b"x", "image/jpeg")
+    await local_storage.delete(ObjectRef("bkt", "job/shard-000/a.jpg"))
+    assert not (bucket / "job" / "shard-000").exists() and (bucket / "job" / "shard-001" / "b.jpg").exists()
+    await local_storage.delete(ObjectRef("bkt", "job/shard-001/b.jpg"))
+    assert not (bucket / "job").exists() and bucket.is_dir()
+    await local_storage.delete(ObjectRef("bkt", "job/shard-001/b.jpg"))  # gone already: still fine
+
+
+async def test_local_writes_into_a_directory_its_last_object_leaves_at_once_all_land(
+    local_storage: LocalStorage,
+) -> None:
+    # each delete empties its folder and takes it (and the one above) while a write beside it makes
+    # them again: every write lands, and every copy
+    def ref(folder: int, name: str) -> ObjectRef:
+        return ObjectRef("bkt", f"job/shard-{folder}/{name}")
+
+    source = ObjectRef("bkt", "kept/source.jpg")
+    await local_storage.put_bytes(source, b"copied", "image/jpeg")
+    for n in range(150):
+        await asyncio.gather(*(local_storage.put_bytes(ref(f, "old.jpg"), b"old", "image/jpeg") for f in range(4)))
+        await asyncio.gather(
+            *(local_storage.delete(ref(f, "old.jpg")) for f in range(4)),
+            *(local_storage.put_bytes(ref(f, f"new-{n}.jpg"), b"new", "image/jpeg") for f in (0, 1)),
+            *(local_storage.copy(source, ref(f, f"copy-{n}.jpg"), "image/jpeg") for f in (2, 3)),
+        )
+        for f, name, data in ((0, "new", b"new"), (1, "new", b"new"), (2, "copy", b"copied"), (3, "copy", b"copied")):
+            assert await local_storage.get_bytes(ref(f, f"{name}-{n}.jpg")) == data
+            await local_storage.delete(ref(f, f"{name}-{n}.jpg"))
+
+
 async def test_local_write_leaves_no_temp_files(local_storage: LocalStorage, ref: RefFactory) -> None:
     await local_storage.put_bytes(ref("a/b.jpg"), b"x", "image/jpeg")
     await local_storage.put_bytes(ref("a/b.jpg"), b"y", "image/jpeg")
