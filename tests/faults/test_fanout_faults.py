@@ -157,6 +157,68 @@ async def test_a_shards_worker_that_comes_back_late_cannot_overwrite(
     assert not scratch_files(settings)
 
 
+def sprite_params(media: str) -> dict[str, Any]:
+    """A sprite job of big cells: its assembly (download every cell, fill and encode three large sheets)
+    lasts long enough to stop or kill its worker in."""
+    return submit_params(
+        media=media,
+        output="oss://thumbs/sheets/{TileCount}.jpg",
+        template_id="S00000002-000003",
+        Count=COUNT,
+        FrameType="normal",
+        Interval=0,
+        Width=480,
+        Columns=10,
+        Lines=10,
+    )
+
+
+def check_sheets(settings: Settings, job: dict[str, Any]) -> None:
+    assert (job["Status"], job["Count"]) == ("Success", COUNT), job
+    assert [image["Index"] for image in job["Images"]] == list(range(COUNT))
+    sheets = {image["Key"]: image["Bytes"] for image in job["Images"]}
+    assert sorted(sheets) == ["sheets/00001.jpg", "sheets/00002.jpg", "sheets/00003.jpg"]
+    for key, size in sheets.items():
+        assert (Path(settings.storage.root) / "thumbs" / key).stat().st_size == size
+    assert job["Progress"] == {"Done": SHARDS, "Total": SHARDS}
+
+
+async def assembler_of(job_id: str, workers: list[ServiceProcess]) -> ServiceProcess:
+    """The worker that finished the job's last shard, once it has (it assembles the job now)."""
+    async with asyncio.timeout(120):
+        while not (assembler := [w for w in workers if re.search(rf"shard {job_id}/\d+ last", w.output())]):
+            await asyncio.sleep(0.005)
+    return assembler[0]
+
+
+async def test_a_worker_killed_while_it_assembles_leaves_the_job_to_another(
+    base_env: dict[str, str], gop_clip: Path, spawn_worker: Callable[[dict[str, str]], ServiceProcess]
+) -> None:
+    env = fanout_env(base_env)
+    settings = Settings.from_env(env)
+    put_local(settings, "gops.mp4", gop_clip)
+    async with running_api(settings) as (api, events):
+        stack = Stack(api, settings, events)
+        workers = [spawn_worker(env), spawn_worker(env)]
+        await wait_for_workers(settings, 2)
+        _, body = await call(stack.api, "SubmitSnapshotJob", **sprite_params("oss://media/gops.mp4"))
+        job_id = body["JobId"]
+        killed = await assembler_of(job_id, workers)
+        killed.kill()  # SIGKILL mid-assembly, pool processes and all
+        # its lease on the job expires (SNAPSHOTD_LEASE_S=5); the other worker finds every shard done
+        job = await stack.wait_final(job_id, timeout_s=120)
+        async with asyncio.timeout(90):  # the new assembler deletes the scratch objects itself
+            while scratch_files(settings):
+                await asyncio.sleep(0.05)
+        [other] = [w for w in workers if w is not killed]
+        assert other.terminate() == 0
+        counts = await stack.count_events({job_id})
+
+    check_sheets(settings, job)
+    assert counts == {job_id: 1}
+    assert job["Attempts"] == 2  # the planner's claim, then the new assembler's
+
+
 async def test_a_worker_stopped_while_it_assembles_hands_the_job_to_another_at_once(
     base_env: dict[str, str], gop_clip: Path, spawn_worker: Callable[[dict[str, str]], ServiceProcess]
 ) -> None:
@@ -168,26 +230,10 @@ async def test_a_worker_stopped_while_it_assembles_hands_the_job_to_another_at_o
         stack = Stack(api, settings, events)
         workers = [spawn_worker(env), spawn_worker(env)]
         await wait_for_workers(settings, 2)
-        # a sprite job of big cells: its assembly (download every cell, fill and encode three large
-        # sheets) lasts long enough to be stopped in
-        params = submit_params(
-            media="oss://media/gops.mp4",
-            output="oss://thumbs/sheets/{TileCount}.jpg",
-            template_id="S00000002-000003",
-            Count=COUNT,
-            FrameType="normal",
-            Interval=0,
-            Width=480,
-            Columns=10,
-            Lines=10,
-        )
-        _, body = await call(stack.api, "SubmitSnapshotJob", **params)
+        _, body = await call(stack.api, "SubmitSnapshotJob", **sprite_params("oss://media/gops.mp4"))
         job_id = body["JobId"]
-        async with asyncio.timeout(120):
-            while not (assembler := [w for w in workers if re.search(rf"shard {job_id}/\d+ last", w.output())]):
-                await asyncio.sleep(0.005)
+        stopped = await assembler_of(job_id, workers)
         # a rollout's SIGTERM with no grace left, delivered while the assembler is mid-assembly
-        stopped = assembler[0]
         os.killpg(stopped.pid, signal.SIGSTOP)
         stopped.process.send_signal(signal.SIGTERM)
         os.killpg(stopped.pid, signal.SIGCONT)
@@ -204,12 +250,6 @@ async def test_a_worker_stopped_while_it_assembles_hands_the_job_to_another_at_o
         counts = await stack.count_events({job_id})
 
     assert "assembly handed back on shutdown" in stopped.output()
-    assert (job["Status"], job["Count"]) == ("Success", COUNT), job
-    assert [image["Index"] for image in job["Images"]] == list(range(COUNT))
-    sheets = {image["Key"]: image["Bytes"] for image in job["Images"]}
-    assert sorted(sheets) == ["sheets/00001.jpg", "sheets/00002.jpg", "sheets/00003.jpg"]
-    for key, size in sheets.items():
-        assert (Path(settings.storage.root) / "thumbs" / key).stat().st_size == size
-    assert job["Progress"] == {"Done": SHARDS, "Total": SHARDS}
+    check_sheets(settings, job)
     assert waited_s < 60  # far inside the 120 s lease
     assert counts == {job_id: 1}
