@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 #: SigV4 presigned URLs cannot outlive 7 days (AWS S3 docs, "Sharing objects with presigned URLs")
 MAX_PRESIGN_EXPIRES_S = 7 * 24 * 3600
+#: keys per ListObjectsV2 page: S3's own most (a fanned-out film's scratch folder holds thousands)
+LIST_PAGE_KEYS = 1000
 #: botocore's "standard" retry mode: 3 attempts with jittered backoff, retries 5xx/throttling/connection errors
 DEFAULT_MAX_ATTEMPTS = 3
 DEFAULT_CONNECT_TIMEOUT_S = 5.0
@@ -189,7 +191,10 @@ class S3Storage:
         folder_key(prefix)
         keys: list[str] = []
         with contextlib.suppress(MediaNotFound), _translate_bucket(bucket, f"oss://{bucket}/{prefix}"):
-            async for page in self._client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            pages = self._client.get_paginator("list_objects_v2").paginate(
+                Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": LIST_PAGE_KEYS}
+            )
+            async for page in pages:
                 keys.extend(item["Key"] for item in page.get("Contents", ()))
         return keys
 

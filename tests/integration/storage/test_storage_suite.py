@@ -31,6 +31,7 @@ from service.errors import (
     StorageUnavailable,
 )
 from service.storage import BlobStorage, LocalStorage, S3Credentials, S3Storage, open_storage
+from service.storage import s3 as s3_module
 from service.storage.local import _translate as _translate_local
 from service.storage.s3 import _translate
 from tests.s3server import TEST_URL_SIGNER
@@ -356,6 +357,16 @@ async def test_s3_presigned_url_expires(s3_storage: S3Storage, ref: RefFactory, 
 
 
 @pytest.mark.s3
+async def test_s3_keys_under_a_folder_come_from_every_page(
+    s3_storage: S3Storage, ref: RefFactory, blob_prefix: str, s3_bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a page of two keys stands for S3's thousand: five objects take three ListObjectsV2 pages
+    monkeypatch.setattr(s3_module, "LIST_PAGE_KEYS", 2)
+    inside = [ref(f"job/{n}.jpg") for n in range(5)]
+    await asyncio.gather(*(s3_storage.put_bytes(item, b"x", "image/jpeg") for item in inside))
+    assert sorted(await s3_storage.keys_under(s3_bucket, f"{blob_prefix}/job/")) == sorted(i.key for i in inside)
+
+
 async def test_s3_presigned_url_rejects_bad_lifetimes(s3_storage: S3Storage, ref: RefFactory) -> None:
     for expires_s in (0, -1, 7 * 24 * 3600 + 1):
         with pytest.raises(ValueError):
