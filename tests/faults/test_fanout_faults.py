@@ -183,39 +183,51 @@ def check_sheets(settings: Settings, job: dict[str, Any]) -> None:
     assert job["Progress"] == {"Done": SHARDS, "Total": SHARDS}
 
 
-async def assembler_of(job_id: str, workers: list[ServiceProcess]) -> ServiceProcess:
-    """The worker that finished the job's last shard, once it has (it assembles the job now)."""
-    async with asyncio.timeout(120):
-        while not (assembler := [w for w in workers if re.search(rf"shard {job_id}/\d+ last", w.output())]):
-            await asyncio.sleep(0.005)
-    return assembler[0]
+@dataclass
+class Assembling:
+    stack: Stack
+    settings: Settings
+    job_id: str
+    assembler: ServiceProcess
+    other: ServiceProcess
 
 
-async def test_a_worker_killed_while_it_assembles_leaves_the_job_to_another(
-    base_env: dict[str, str], gop_clip: Path, spawn_worker: Callable[[dict[str, str]], ServiceProcess]
-) -> None:
-    env = fanout_env(base_env)
+@contextlib.asynccontextmanager
+async def a_job_assembling(
+    env: dict[str, str], clip: Path, spawn_worker: Callable[[dict[str, str]], ServiceProcess]
+) -> AsyncIterator[Assembling]:
+    """Two workers of one capture process each and a fanned-out sprite job: once a worker has finished
+    its last shard (it assembles the job now), that worker and the other."""
     settings = Settings.from_env(env)
-    put_local(settings, "gops.mp4", gop_clip)
+    put_local(settings, "gops.mp4", clip)
     async with running_api(settings) as (api, events):
         stack = Stack(api, settings, events)
         workers = [spawn_worker(env), spawn_worker(env)]
         await wait_for_workers(settings, 2)
         _, body = await call(stack.api, "SubmitSnapshotJob", **sprite_params("oss://media/gops.mp4"))
         job_id = body["JobId"]
-        killed = await assembler_of(job_id, workers)
-        killed.kill()  # SIGKILL mid-assembly, pool processes and all
-        # its lease on the job expires (SNAPSHOTD_LEASE_S=5); the other worker finds every shard done
-        job = await stack.wait_final(job_id, timeout_s=120)
-        async with asyncio.timeout(90):  # the new assembler deletes the scratch objects itself
-            while scratch_files(settings):
-                await asyncio.sleep(0.05)
-        [other] = [w for w in workers if w is not killed]
-        assert other.terminate() == 0
-        counts = await stack.count_events({job_id})
+        async with asyncio.timeout(120):
+            while not (last := [w for w in workers if re.search(rf"shard {job_id}/\d+ last", w.output())]):
+                await asyncio.sleep(0.005)
+        [other] = [w for w in workers if w is not last[0]]
+        yield Assembling(stack, settings, job_id, last[0], other)
 
-    check_sheets(settings, job)
-    assert counts == {job_id: 1}
+
+async def test_a_worker_killed_while_it_assembles_leaves_the_job_to_another(
+    base_env: dict[str, str], gop_clip: Path, spawn_worker: Callable[[dict[str, str]], ServiceProcess]
+) -> None:
+    async with a_job_assembling(fanout_env(base_env), gop_clip, spawn_worker) as held:
+        held.assembler.kill()  # SIGKILL mid-assembly, pool processes and all
+        # its lease on the job expires (SNAPSHOTD_LEASE_S=5); the other worker finds every shard done
+        job = await held.stack.wait_final(held.job_id, timeout_s=120)
+        async with asyncio.timeout(90):  # the new assembler deletes the scratch objects itself
+            while scratch_files(held.settings):
+                await asyncio.sleep(0.05)
+        assert held.other.terminate() == 0
+        counts = await held.stack.count_events({held.job_id})
+
+    check_sheets(held.settings, job)
+    assert counts == {held.job_id: 1}
     assert job["Attempts"] == 2  # the planner's claim, then the new assembler's
 
 
@@ -224,32 +236,24 @@ async def test_a_worker_stopped_while_it_assembles_hands_the_job_to_another_at_o
 ) -> None:
     # a lease far longer than the test may wait: only a hand-back, not its expiry, can finish the job
     env = {**fanout_env(base_env), "SNAPSHOTD_LEASE_S": "120", "SNAPSHOTD_SHUTDOWN_GRACE_S": "0"}
-    settings = Settings.from_env(env)
-    put_local(settings, "gops.mp4", gop_clip)
-    async with running_api(settings) as (api, events):
-        stack = Stack(api, settings, events)
-        workers = [spawn_worker(env), spawn_worker(env)]
-        await wait_for_workers(settings, 2)
-        _, body = await call(stack.api, "SubmitSnapshotJob", **sprite_params("oss://media/gops.mp4"))
-        job_id = body["JobId"]
-        stopped = await assembler_of(job_id, workers)
+    async with a_job_assembling(env, gop_clip, spawn_worker) as held:
+        stopped = held.assembler
         # a rollout's SIGTERM with no grace left, delivered while the assembler is mid-assembly
         os.killpg(stopped.pid, signal.SIGSTOP)
         stopped.process.send_signal(signal.SIGTERM)
         os.killpg(stopped.pid, signal.SIGCONT)
         handed_back = asyncio.get_running_loop().time()
         assert await asyncio.to_thread(stopped.process.wait, 30) == 0
-        job = await stack.wait_final(job_id, timeout_s=60)
+        job = await held.stack.wait_final(held.job_id, timeout_s=60)
         waited_s = asyncio.get_running_loop().time() - handed_back
         # its scratch objects go right after the job's finish, before the worker is stopped (no grace)
         async with asyncio.timeout(30):
-            while scratch_files(settings):
+            while scratch_files(held.settings):
                 await asyncio.sleep(0.05)
-        [other] = [w for w in workers if w is not stopped]
-        assert other.terminate() == 0
-        counts = await stack.count_events({job_id})
+        assert held.other.terminate() == 0
+        counts = await held.stack.count_events({held.job_id})
 
     assert "assembly handed back on shutdown" in stopped.output()
-    check_sheets(settings, job)
+    check_sheets(held.settings, job)
     assert waited_s < 60  # far inside the 120 s lease
-    assert counts == {job_id: 1}
+    assert counts == {held.job_id: 1}
