@@ -49,7 +49,8 @@ class BlobStorage(Protocol):
 
     async def keys_under(self, bucket: str, prefix: str) -> list[str]:
         """The key of every object in `bucket` under the folder `prefix` (ending in '/'), in no order; none
-        when the folder or the bucket does not exist. For a worker's scratch folders, which stay small."""
+        when the folder or the bucket does not exist. For a job's scratch folder: its images, held in
+        memory (thousands of keys, not millions)."""
         ...
 
     async def readable_source(self, ref: ObjectRef, expires_s: int = DEFAULT_SOURCE_EXPIRES_S) -> str:

@@ -137,7 +137,11 @@ class LocalStorage:
             for directory, _, names in os.walk(top):
                 for name in names:
                     path = os.path.join(directory, name)
-                    if not name.startswith(_TMP_PREFIX) and stat.S_ISREG(os.lstat(path).st_mode):
+                    try:
+                        regular = stat.S_ISREG(os.lstat(path).st_mode)
+                    except FileNotFoundError:  # deleted since the walk listed it: not an object any more
+                        continue
+                    if regular and not name.startswith(_TMP_PREFIX):
                         keys.append(prefix + os.path.relpath(path, top).replace(os.sep, "/"))
             return keys
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import shutil
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +146,11 @@ async def a_scratch_left_by_a_dead_assembler_is_deleted(settings: Settings, job_
     others.parent.parent.rmdir()  # the scratch folder of every job: empty now, as the service leaves it
 
 
+def fetch(url: str) -> tuple[str, bytes]:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.headers["Content-Type"], response.read()
+
+
 def files_of(settings: Settings, job: dict[str, Any]) -> dict[str, bytes]:
     root = Path(settings.storage.root) / "thumbs"
     return {a["Key"].split("/", 2)[2]: (root / a["Key"]).read_bytes() for a in job["Artifacts"]}
@@ -227,7 +233,7 @@ async def test_a_job_fanned_out_over_s3_gives_the_same_images_and_leaves_no_scra
     assert pictures(job) == pictures(one)
     local = Path(settings.storage.root) / "thumbs"
     for mine, theirs in zip(job["Images"], one["Images"], strict=True):
-        stored = await s3_storage.get_bytes(ObjectRef(s3_bucket, mine["Key"]))
-        assert stored == (local / theirs["Key"]).read_bytes()
-        head = await s3_storage._head(ObjectRef(s3_bucket, mine["Key"]))
-        assert head["ContentType"] == "image/jpeg"
+        # as a page fetches it: by the store's presigned URL, with the type it was stored with
+        url = await s3_storage.presigned_url(ObjectRef(s3_bucket, mine["Key"]), 60)
+        content_type, stored = await asyncio.to_thread(fetch, url)
+        assert (content_type, stored) == ("image/jpeg", (local / theirs["Key"]).read_bytes())
