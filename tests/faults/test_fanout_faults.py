@@ -107,7 +107,10 @@ def check_images(settings: Settings, job: dict[str, Any]) -> None:
 
 
 def scratch_files(settings: Settings) -> list[Path]:
-    return [p for p in (Path(settings.storage.root) / "thumbs" / ".snapshotd-scratch").rglob("*") if p.is_file()]
+    """The files in the output bucket's scratch folder now. Polled while workers delete them, and the
+    folders with them: os.walk passes over a folder gone mid-walk, where Path.rglob raises."""
+    top = Path(settings.storage.root) / "thumbs" / ".snapshotd-scratch"
+    return [Path(folder) / name for folder, _, names in os.walk(top) for name in names]
 
 
 async def test_a_worker_killed_holding_a_shard_costs_that_shard_only(
