@@ -134,9 +134,9 @@ def moto_enforcing_iam(bucket: str, allowed: list[str]) -> Iterator[tuple[str, S
     process of its own; the set-up below takes those first four actions."""
     import boto3
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    from tests.conftest import free_port  # here: the root conftest loads this module as a plugin
+
+    port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
         env={**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "4"},

@@ -367,6 +367,7 @@ async def test_s3_keys_under_a_folder_come_from_every_page(
     assert sorted(await s3_storage.keys_under(s3_bucket, f"{blob_prefix}/job/")) == sorted(i.key for i in inside)
 
 
+@pytest.mark.s3
 async def test_s3_presigned_url_rejects_bad_lifetimes(s3_storage: S3Storage, ref: RefFactory) -> None:
     for expires_s in (0, -1, 7 * 24 * 3600 + 1):
         with pytest.raises(ValueError):
