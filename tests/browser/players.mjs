@@ -26,28 +26,18 @@ const spec = JSON.parse(await new Promise((resolve) => {
   process.stdin.on("end", () => resolve(data));
 }));
 
+// Each page's responses still being read (their headers come asynchronously): `close` waits for them, so
+// a response that arrived before the checks ended is logged even when the page is closed right after.
+const reading = new WeakMap();
+
 function observe(page) {
   const log = { responses: [], failures: [], console: [] };
-  page.on("response", async (response) => {
-    const request = response.request();
-    let origin, headers;
-    try {
-      origin = (await request.allHeaders())["origin"] ?? null;
-      headers = await response.allHeaders();
-    } catch (error) {
-      // A response still arriving as the page closes: its headers can no longer be read, and every check
-      // of this page is done by then. Anything else is a real failure.
-      if (page.isClosed() || String(error).includes("has been closed")) return;
-      throw error;
-    }
-    log.responses.push({
-      url: response.url(),
-      status: response.status(),
-      method: request.method(),
-      type: request.resourceType(),
-      origin,
-      headers,
-    });
+  reading.set(page, new Set());
+  page.on("response", (response) => {
+    const read = logResponse(page, log, response);
+    reading.get(page).add(read);
+    // a failed read stays in the set, so that `close` raises its error
+    read.then(() => reading.get(page).delete(read), () => {});
   });
   page.on("requestfailed", (request) =>
     log.failures.push({ url: request.url(), type: request.resourceType(), error: request.failure()?.errorText }),
@@ -57,6 +47,37 @@ function observe(page) {
   });
   page.on("pageerror", (error) => log.console.push(String(error)));
   return log;
+}
+
+async function close(page) {
+  // bounded: a response whose headers never come (a media read the page cancelled) must not hold the run
+  let timer;
+  const settled = new Promise((resolve) => (timer = setTimeout(resolve, 5000)));
+  await Promise.race([Promise.all(reading.get(page)), settled]);
+  clearTimeout(timer);
+  await page.close();
+}
+
+async function logResponse(page, log, response) {
+  const request = response.request();
+  let origin, headers;
+  try {
+    origin = (await request.allHeaders())["origin"] ?? null;
+    headers = await response.allHeaders();
+  } catch (error) {
+    // A response still arriving as the page closes: its headers can no longer be read, and every check
+    // of this page is done by then. Anything else is a real failure.
+    if (page.isClosed() || String(error).includes("has been closed")) return;
+    throw error;
+  }
+  log.responses.push({
+    url: response.url(),
+    status: response.status(),
+    method: request.method(),
+    type: request.resourceType(),
+    origin,
+    headers,
+  });
 }
 
 async function open(context, url) {
@@ -69,7 +90,7 @@ async function open(context, url) {
 async function track(context, url) {
   const { page, log } = await open(context, url);
   const cues = await page.evaluate(() => window.storyboard);
-  await page.close();
+  await close(page);
   return { cues, ...log };
 }
 
@@ -145,7 +166,7 @@ async function plyr(context, url, times, scrubTime) {
   await page.mouse.up();
   await page.waitForFunction((t) => Math.abs(window.player.currentTime - t) < 0.5 && !window.player.seeking, scrubTime);
   const seek = { time: scrubTime, ...scrubbed, png, currentTime: await page.evaluate(() => window.player.currentTime) };
-  await page.close();
+  await close(page);
   return { duration, hovers, seek, ...log };
 }
 
@@ -181,7 +202,7 @@ async function videojs(context, url, times) {
     );
     hovers.push({ time, style, png: await screenshot(display) });
   }
-  await page.close();
+  await close(page);
   return { duration, hovers, ...log };
 }
 
@@ -197,7 +218,7 @@ async function preview(context, url, times, scrubTime) {
     sheets.push({ ...image, png: await screenshot(page.locator(".images img").nth(n)) });
   }
   const links = await page.evaluate(() => [...document.querySelectorAll(".files a")].map((a) => a.href));
-  await page.close();
+  await close(page);
   // Closing the page aborts the video's preload: that is the page going, not a request failing. The player
   // part below loads the same page again and keeps every failure.
   const failures = log.failures.filter((f) => !(f.type === "media" && f.error === "net::ERR_ABORTED"));
