@@ -126,12 +126,14 @@ async def local_storage(tmp_path: Path) -> AsyncIterator[LocalStorage]:
 
 
 @contextlib.contextmanager
-def moto_enforcing_iam(bucket: str, allowed: list[str]) -> Iterator[tuple[str, S3Credentials]]:
-    """A moto server of its own that enforces IAM (the shared one allows everything), with `bucket` and a
-    user allowed only the `allowed` S3 actions on the bucket's objects: its endpoint and that user's keys.
+def moto_enforcing_iam(bucket: str, allowed: list[str]) -> Iterator[tuple[str, S3Credentials, S3Credentials]]:
+    """A moto server of its own that enforces IAM (the shared one allows everything), with `bucket`: its
+    endpoint, the keys of a user allowed only the `allowed` S3 actions on the bucket's objects, and those
+    of an inspector allowed everything on the bucket (without s3:ListBucket, S3 answers a HEAD of a
+    missing object 403, not 404: only the inspector can tell that an object is gone).
 
     moto enforces IAM after its first INITIAL_NO_AUTH_ACTION_COUNT actions, read once at import, hence a
-    process of its own; the set-up below takes those first four actions."""
+    process of its own; the set-up below takes those first seven actions."""
     import boto3
 
     from tests.conftest import free_port  # here: the root conftest loads this module as a plugin
@@ -139,7 +141,7 @@ def moto_enforcing_iam(bucket: str, allowed: list[str]) -> Iterator[tuple[str, S
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        env={**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "4"},
+        env={**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "7"},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -162,12 +164,18 @@ def moto_enforcing_iam(bucket: str, allowed: list[str]) -> Iterator[tuple[str, S
         }
         boto3.client("s3", **admin).create_bucket(Bucket=bucket)
         iam = boto3.client("iam", **admin)
-        iam.create_user(UserName="worker")
-        statement = {"Effect": "Allow", "Action": allowed, "Resource": f"arn:aws:s3:::{bucket}/*"}
-        policy = {"Version": "2012-10-17", "Statement": [statement]}
-        iam.put_user_policy(UserName="worker", PolicyName="objects-only", PolicyDocument=json.dumps(policy))
-        key = iam.create_access_key(UserName="worker")["AccessKey"]
-        yield url, S3Credentials(key["AccessKeyId"], key["SecretAccessKey"])
+        users = {
+            "worker": {"Action": allowed, "Resource": f"arn:aws:s3:::{bucket}/*"},
+            "inspector": {"Action": "s3:*", "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"]},
+        }
+        keys = []
+        for name, grant in users.items():
+            iam.create_user(UserName=name)
+            policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", **grant}]}
+            iam.put_user_policy(UserName=name, PolicyName="grant", PolicyDocument=json.dumps(policy))
+            key = iam.create_access_key(UserName=name)["AccessKey"]
+            keys.append(S3Credentials(key["AccessKeyId"], key["SecretAccessKey"]))
+        yield url, keys[0], keys[1]
     finally:
         server.terminate()
         server.wait(10)

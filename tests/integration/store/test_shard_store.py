@@ -243,7 +243,8 @@ async def test_a_store_that_may_not_list_gets_the_objects_the_shard_rows_name_de
     """Credentials allowed to get, put and delete objects but not to list the bucket (a common least-
     privilege policy): the clean-up cannot see a late worker's unnamed uploads, but still deletes every
     object the shard rows name, says why the rest may stay, and is done (its delayed retry withdrawn)."""
-    with moto_enforcing_iam("thumbs", ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]) as (url, credentials):
+    allowed = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
+    with moto_enforcing_iam("thumbs", allowed) as (url, credentials, inspector_credentials):
         env = {
             "SNAPSHOTD_DATABASE_URL": pg_url,
             "SNAPSHOTD_STORAGE_BACKEND": "s3",
@@ -265,6 +266,7 @@ async def test_a_store_that_may_not_list_gets_the_objects_the_shard_rows_name_de
         assert job is not None
         executors = ExecutorSlot(settings.worker)
         storage = await S3Storage.open(settings.storage, credentials=credentials)
+        inspector = await S3Storage.open(settings.storage, credentials=inspector_credentials)
         try:
             for key in (named, unnamed):
                 await storage.put_bytes(ObjectRef("thumbs", key), b"scratch", "application/octet-stream")
@@ -272,10 +274,11 @@ async def test_a_store_that_may_not_list_gets_the_objects_the_shard_rows_name_de
                 await storage.keys_under("thumbs", scratch_folder(job_id))
             with caplog.at_level(logging.WARNING, logger="service.worker.fanout"):
                 await FanOut(settings, shards, storage, executors).clean(job)
-            assert not await storage.exists(ObjectRef("thumbs", named))
-            assert await storage.exists(ObjectRef("thumbs", unnamed))
+            assert not await inspector.exists(ObjectRef("thumbs", named))
+            assert await inspector.exists(ObjectRef("thumbs", unnamed))
             assert await scratch_cleanups(jobs, job_id) == []
         finally:
+            await inspector.aclose()
             await storage.aclose()
             executors.close()
             await pool.close()
